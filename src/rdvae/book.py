@@ -1,0 +1,177 @@
+"""The main job: chapters -> papermill -> executed notebooks -> ``jupyter-book build -W``.
+
+Each ``book/NN_*.md`` is a MyST-markdown notebook.  Papermill cannot read MyST, so jupytext turns it
+into a notebook in memory, papermill executes it with the requested parameters (profile, device, ...)
+and writes ``_executed/NN_*.ipynb`` (a git-ignored build product, listed in ``_toc.yml``).  Jupyter
+Book 1 then renders exactly those outputs (``execute_notebooks: "off"``) with ``--warningiserror``, so
+a missing or failing chapter fails the build.  The widget JavaScript and MathJax are vendored from the
+npm registry into ``_static/`` once, so the HTML needs no network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from rdvae import paths
+
+EXECUTED = "_executed"
+#: npm packages served locally instead of from a CDN: (package, version, {file in package: destination}).
+VENDORED = (
+    ("@jupyter-widgets/html-manager", "1.0.15", "widgets"),
+    ("mathjax", "3.2.2", "mathjax"),
+)
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter raised while papermill executed it."""
+
+
+def chapter_sources(root: Path, selection: list[str] | None = None) -> list[Path]:
+    """``book/NN_*.md`` in order, or those whose stem starts with one of ``selection`` (e.g. ``02``)."""
+    sources = sorted((root / "book").glob("[0-9][0-9]_*.md"))
+    if not selection:
+        return sources
+    chosen = [s for s in sources if any(s.stem.startswith(key.removesuffix(".md")) for key in selection)]
+    unknown = [
+        key for key in selection if not any(s.stem.startswith(key.removesuffix(".md")) for s in sources)
+    ]
+    if unknown:
+        raise ValueError(f"no chapter matches {unknown}; chapters are: {', '.join(s.stem for s in sources)}")
+    return chosen
+
+
+def _copy_package_files(tarball: Path, target: Path, kind: str) -> None:
+    with tarfile.open(tarball) as archive:
+        members = archive.getmembers()
+        for member in members:
+            name = member.name.removeprefix("package/")
+            if kind == "widgets":
+                keep = (
+                    name.startswith("dist/")
+                    and "/" not in name[5:]
+                    and (
+                        name.endswith(("embed.js", ".woff", ".woff2", ".ttf", ".eot", ".svg", "LICENSE.txt"))
+                    )
+                )
+                dest = target / Path(name).name
+            else:  # mathjax: the combined TeX+MathML component and its web fonts
+                keep = name == "es5/tex-mml-chtml.js" or name.startswith("es5/output/chtml/fonts/woff-v2/")
+                dest = target / name.removeprefix("es5/")
+            if keep and member.isfile():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(archive.extractfile(member).read())
+
+
+def vendor_javascript(root: Path) -> None:
+    """Put the ipywidgets HTML manager and MathJax under ``_static/`` (npm registry, once)."""
+    static = root / "_static"
+    stamp = static / ".vendored"
+    wanted = json.dumps([f"{pkg}@{version}" for pkg, version, _ in VENDORED])
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError(
+            "npm not found: it is needed once, to copy the widget JavaScript and MathJax into _static/ "
+            "so the book works offline. Install Node.js (`apt-get install nodejs npm` or "
+            "`conda install nodejs`)."
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        for package, version, kind in VENDORED:
+            result = subprocess.run(
+                [npm, "pack", f"{package}@{version}", "--silent"], cwd=tmp, capture_output=True, text=True
+            )
+            if result.returncode != 0:
+                raise RuntimeError(f"`npm pack {package}@{version}` failed:\n{result.stderr}")
+            tarball = Path(tmp) / result.stdout.strip().splitlines()[-1]
+            target = static / kind
+            shutil.rmtree(target, ignore_errors=True)
+            _copy_package_files(tarball, target, kind)
+    stamp.write_text(wanted)
+
+
+def execute_chapter(source: Path, output: Path, parameters: dict, root: Path) -> None:
+    """Execute one MyST chapter with papermill, injecting ``parameters``; write the executed notebook."""
+    import jupytext
+    import nbformat
+    import papermill
+
+    notebook = jupytext.read(source)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        executed = papermill.execute_notebook(
+            notebook,
+            str(output),
+            parameters=parameters,
+            cwd=str(root),
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    except papermill.PapermillExecutionError as err:
+        raise ChapterFailed(
+            f"{source.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+            f"  the partly executed notebook is {output}"
+        ) from None
+    for cell in executed.cells:  # show the injected values in the book, not the defaults they replace
+        tags = cell.metadata.get("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(executed, str(output))
+
+
+def jupyter_book_command() -> list[str]:
+    beside_python = Path(sys.executable).parent / "jupyter-book"
+    if beside_python.exists():
+        return [str(beside_python)]
+    found = shutil.which("jupyter-book")
+    if found is None:
+        raise RuntimeError("jupyter-book is not installed; run `pip install -e '.[book]'`")
+    return [found]
+
+
+def build(
+    profile: str,
+    device: str = "cpu",
+    chapters: list[str] | None = None,
+    extra_parameters: dict | None = None,
+    root: Path | None = None,
+    html: bool = True,
+    log=print,
+) -> Path:
+    """Run the chapters, then build the HTML; return the path of ``index.html``."""
+    from rdvae.device import resolve_device
+    from rdvae.profiles import get_profile
+
+    root = root or paths.repo_root()
+    get_profile(profile)  # fail early, before any chapter runs, on a bad profile or device
+    resolve_device(device)
+    os.environ[paths.ROOT_ENV] = str(root)  # the kernels papermill starts inherit it
+    vendor_javascript(root)
+    parameters = {"profile": profile, "device": device, **(extra_parameters or {})}
+    record = {"parameters": parameters, "chapters": {}}
+    for source in chapter_sources(root, chapters):
+        start = time.perf_counter()
+        execute_chapter(source, root / EXECUTED / f"{source.stem}.ipynb", parameters, root)
+        seconds = time.perf_counter() - start
+        record["chapters"][source.stem] = round(seconds, 2)
+        log(f"  {source.stem:<28} {seconds:7.1f} s")
+    (root / EXECUTED / "build.json").write_text(json.dumps(record, indent=2))
+    index = root / "_build" / "html" / "index.html"
+    if html:
+        start = time.perf_counter()
+        command = [*jupyter_book_command(), "build", str(root), "--warningiserror", "--keep-going"]
+        result = subprocess.run(command, cwd=root, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"jupyter-book build failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
+        log(f"  {'jupyter-book build':<28} {time.perf_counter() - start:7.1f} s")
+    return index

@@ -1,0 +1,104 @@
+"""The ``rdvae`` command.
+
+``rdvae book``   execute every chapter with papermill and build the HTML book (the main job)
+``rdvae data``   render and cache the full Tetrominoes dataset
+``rdvae splits`` print the exact sizes of every split
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import yaml
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def _cmd_book(args) -> int:
+    from rdvae import book
+
+    print(f"rdvae book: profile={args.profile} device={args.device}")
+    try:
+        index = book.build(args.profile, args.device, args.chapters, dict(args.param or []))
+    except (ValueError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"HTML: {index}")
+    return 0
+
+
+def _cmd_data(args) -> int:
+    import os
+
+    from rdvae import paths
+
+    if args.out:
+        os.environ[paths.CACHE_ENV] = str(args.out)
+    from rdvae.data import tetrominoes
+
+    start = time.perf_counter()
+    array = tetrominoes.load_images(progress=True)
+    print(
+        f"{array.shape[0]:,} images {tuple(array.shape[1:])} float32 ({array.nbytes / 2**30:.2f} GiB) in "
+        f"{paths.cache_dir()} [{time.perf_counter() - start:.1f} s]"
+    )
+    return 0
+
+
+def _cmd_splits(args) -> int:
+    from rdvae.data import splits
+
+    names = ["default", "checkerboard"]
+    names += [f"cv-{r}" for r in splits.CV_PAPER_RATIOS] + [f"cd-{r}" for r in splits.CD_PAPER_RATIOS]
+    print(f"{'split':<14}{'label':<20}{'N_train':>10}{'N_test':>10}")
+    for name in names:
+        train, test = splits.get_split(name)
+        print(f"{name:<14}{splits.describe(name):<20}{len(train):>10,}{len(test):>10,}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    from rdvae.profiles import DEFAULT_PROFILE, PROFILES
+
+    top = argparse.ArgumentParser(
+        prog="rdvae", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+
+    book = sub.add_parser("book", help="execute the chapters with papermill and build the HTML book")
+    book.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES), help="compute budget")
+    book.add_argument("--device", default="cpu", help="cpu or cuda")
+    book.add_argument("--chapters", nargs="+", metavar="NN", help="only these chapters (e.g. 02 03)")
+    book.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="extra papermill parameter, YAML value (e.g. -p 'betas=[0.1, 1]')",
+    )
+    book.set_defaults(run=_cmd_book)
+
+    data = sub.add_parser("data", help="render and cache the full Tetrominoes dataset")
+    data.add_argument("--out", help="cache folder (default: $RDVAE_CACHE or ~/.cache/rdvae)")
+    data.set_defaults(run=_cmd_data)
+
+    split = sub.add_parser("splits", help="print the exact size of every split")
+    split.set_defaults(run=_cmd_splits)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Datasets and splits (paper section 4.1-4.2)."""

@@ -1,0 +1,26 @@
+"""Checked device selection: asking for CUDA on a machine without it is a clear error, not a fallback."""
+
+from __future__ import annotations
+
+import torch
+
+VALID_DEVICES = ("cpu", "cuda")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``torch.device`` for ``'cpu'``, ``'cuda'`` or ``'cuda:N'``, after checking it exists here."""
+    text = str(name).strip().lower()
+    if text.split(":")[0] not in VALID_DEVICES:
+        raise ValueError(f"unknown device {name!r}; use 'cpu' or 'cuda' (optionally 'cuda:N')")
+    if text.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device {name!r} requested but CUDA is not available to this torch "
+                f"({torch.__version__}); use --device cpu, or install a CUDA build of torch on a GPU machine"
+            )
+        index = torch.device(text).index or 0
+        if index >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"device {name!r} requested but only {torch.cuda.device_count()} GPU(s) are visible"
+            )
+    return torch.device(text)

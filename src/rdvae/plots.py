@@ -1,0 +1,152 @@
+"""Figures shared by the chapters.  Each returns a matplotlib figure; :func:`finish` stamps it with
+what produced it (profile, seed, device, package version) and saves PNG and SVG copies under
+``figures/<profile>/`` so a reader can take them into a paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import rdvae
+from rdvae import paths
+
+SPLIT_COLOURS = {1: "#1f77b4", 0: "#ff7f0e", -1: "#d0d0d0"}
+
+
+def provenance_line(profile: str, device: str = "cpu", seed: int | None = None, **extra) -> str:
+    """``'rdvae 0.1.0 | profile=cpu | device=cpu | seed=0 | ...'``: the footer every figure carries."""
+    parts = [f"rdvae {rdvae.__version__}", f"profile={profile}", f"device={device}"]
+    if seed is not None:
+        parts.append(f"seed={seed}")
+    parts += [f"{key}={value}" for key, value in extra.items()]
+    return " | ".join(parts)
+
+
+def finish(fig, name: str, profile: str, device: str = "cpu", seed: int | None = None, **extra):
+    """Stamp ``fig`` with its provenance and save ``figures/<profile>/<name>.png`` and ``.svg``."""
+    fig.text(
+        0.995,
+        0.003,
+        provenance_line(profile, device, seed, **extra),
+        ha="right",
+        va="bottom",
+        fontsize=6.5,
+        color="0.45",
+    )
+    folder = paths.figures_dir(profile)
+    for suffix in ("png", "svg"):
+        fig.savefig(folder / f"{name}.{suffix}", dpi=150, bbox_inches="tight")
+    return fig
+
+
+def to_hwc(image: np.ndarray) -> np.ndarray:
+    """(3, 32, 32) -> (32, 32, 3) for imshow."""
+    return np.asarray(image).transpose(1, 2, 0)
+
+
+def image_grid(images: np.ndarray, captions: Sequence[str], n_cols: int = 8, size: float = 1.25):
+    """Figure 1: a grid of images with a caption (their factor values) under each tile."""
+    n_rows = int(np.ceil(len(images) / n_cols))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * size, n_rows * size * 1.35), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions, strict=False):
+        ax.imshow(to_hwc(image), interpolation="nearest")
+        ax.set_title(caption, fontsize=6.5, pad=2)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def split_schematic(schematic: Mapping[str, np.ndarray]):
+    """Figure 2: the four split rules on 600 stratified points in two factors."""
+    points = schematic["points"]
+    titles = {
+        "default": "Default (random 50/50)",
+        "checkerboard": "Checkerboard",
+        "cd": "Constant density (CD)",
+        "cv": "Constant volume (CV)",
+    }
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.3), sharey=True)
+    for ax, (key, title) in zip(axes, titles.items(), strict=True):
+        labels = schematic[key]
+        for value, name in ((-1, "not used"), (0, "test"), (1, "train")):
+            chosen = labels == value
+            if chosen.any():
+                ax.scatter(
+                    *points[chosen].T, s=7, color=SPLIT_COLOURS[value], label=f"{name} ({chosen.sum()})"
+                )
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("factor 1")
+        ax.set_aspect("equal")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+    axes[0].set_ylabel("factor 2")
+    fig.tight_layout()
+    return fig
+
+
+def neighbour_distances(distances: Mapping[str, np.ndarray], labels: Mapping[str, str] | None = None):
+    """Distributions of test-to-nearest-train pixel distances, one box per split, 90th percentile marked."""
+    names = list(distances)
+    labels = labels or {name: name for name in names}
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names)), 3.8))
+    data = [distances[name] for name in names]
+    ax.boxplot(data, whis=(5, 95), showfliers=False)
+    ax.scatter(
+        range(1, len(names) + 1),
+        [np.percentile(d, 90) for d in data],
+        marker="v",
+        color="C3",
+        zorder=3,
+        label="90th percentile (the hard example)",
+    )
+    ax.set_xticks(range(1, len(names) + 1), [labels[n] for n in names], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("l2 distance to nearest training image")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def hard_examples(pairs: Mapping[str, tuple[np.ndarray, np.ndarray, float]]):
+    """Per split: the 90th-percentile test image above its nearest training image and their distance."""
+    fig, axes = plt.subplots(2, len(pairs), figsize=(1.5 * len(pairs), 3.4), squeeze=False)
+    for column, (name, (test_image, train_image, distance)) in enumerate(pairs.items()):
+        for row, image in enumerate((test_image, train_image)):
+            ax = axes[row, column]
+            ax.imshow(to_hwc(image), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0, column].set_title(f"{name}\nd = {distance:.2f}", fontsize=7.5)
+    axes[0, 0].set_ylabel("test", fontsize=8)
+    axes[1, 0].set_ylabel("nearest\ntrain", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def rd_plane_schematic(entropy: float, betas: Sequence[float] = (0.3, 1.0, 3.0)):
+    """The RD plane of section 2: the bound D >= H - R, iso-ELBO lines D + R = c, and how beta sets
+    the slope of the line L_beta = -D - beta R that the optimum touches.  Units: nats."""
+    rate = np.linspace(0, 1.4 * entropy, 200)
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    ax.fill_between(rate, 0, np.maximum(entropy - rate, 0), color="0.88", label="infeasible: D < H - R")
+    ax.plot(rate, np.maximum(entropy - rate, 0), color="k", lw=1.5, label="D = H - R (tight bounds)")
+    for c in (1.15 * entropy, 1.35 * entropy):
+        ax.plot(rate, c - rate, "--", color="0.55", lw=0.8)
+    ax.plot([], [], "--", color="0.55", lw=0.8, label="iso-ELBO: D + R = const")
+    for beta in betas:
+        # tangent line of slope -beta through the kink (R, D) = (H, 0) for beta < 1, (0, H) for beta > 1
+        r0, d0 = (entropy, 0.0) if beta < 1 else (0.0, entropy)
+        ax.plot(rate, d0 - beta * (rate - r0), lw=1, label=f"-L_beta = D + {beta:g} R touches here")
+        ax.scatter([r0], [d0], s=25, zorder=3)
+    ax.set_xlim(0, rate[-1])
+    ax.set_ylim(0, 1.4 * entropy)
+    ax.set_xlabel("rate R (nats)")
+    ax.set_ylabel("distortion D (nats)")
+    ax.legend(fontsize=7.5, loc="upper right")
+    fig.tight_layout()
+    return fig
