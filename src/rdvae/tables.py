@@ -1,10 +1,15 @@
-"""Small tables for the chapters, rendered as Markdown (no pandas needed)."""
+"""Small tables for the chapters, rendered as HTML (no pandas needed).
+
+HTML rather than Markdown: myst-nb renders ``text/markdown`` outputs as CommonMark, which has no
+tables, while HTML looks the same in the static book and in JupyterLab.
+"""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping, Sequence
 
-from IPython.display import Markdown
+from IPython.display import HTML
 
 
 def _cell(value, digits: int) -> str:
@@ -19,11 +24,12 @@ def _cell(value, digits: int) -> str:
     return str(value)
 
 
-def markdown_table(
-    rows: Sequence[Mapping], columns: Sequence[str] | None = None, digits: int = 3
-) -> Markdown:
-    """A Markdown table with one row per mapping; ints get thousands separators, floats ``digits``."""
+def html_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None, digits: int = 3) -> HTML:
+    """A table with one row per mapping; ints get thousands separators, floats ``digits`` decimals."""
     columns = list(columns or rows[0].keys())
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row.get(c), digits) for c in columns) + " |" for row in rows]
-    return Markdown("\n".join(lines))
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c), digits))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return HTML(f'<table class="rdvae-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')

@@ -1,0 +1,92 @@
+"""End to end: build the book on the smoke profile in a scratch copy, and check what it produced."""
+
+import json
+import shutil
+
+import nbformat
+import pytest
+from conftest import REPO, copy_book
+
+from rdvae import book
+
+pytestmark = pytest.mark.book
+
+# Figures each chapter must save (PNG and SVG) under figures/smoke/.
+EXPECTED_FIGURES = {
+    "01_rate_distortion": ["ch01_rd_plane"],
+    "02_tetrominoes": ["fig1_examples", "ch02_distortion_bounds"],
+    "03_splits": ["fig2_split_schematic", "ch03_neighbour_distances", "ch03_hard_examples"],
+}
+
+
+def test_every_chapter_ran_and_printed_its_time(smoke_book):
+    root, index, lines = smoke_book
+    sources = sorted((REPO / "book").glob("[0-9][0-9]_*.md"))
+    assert len(sources) >= 4
+    record = json.loads((root / "_executed" / "build.json").read_text())
+    assert set(record["chapters"]) == {s.stem for s in sources}
+    assert record["parameters"] == {"profile": "smoke", "device": "cpu"}
+    for source in sources:
+        assert any(source.stem in line and line.rstrip().endswith(" s") for line in lines)
+    assert index.exists()
+
+
+def test_no_chapter_has_an_error_and_parameters_were_injected(smoke_book):
+    root, _, _ = smoke_book
+    for path in sorted((root / "_executed").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        assert nb.metadata.papermill.parameters["profile"] == "smoke", path.name
+        for cell in nb.cells:
+            for output in cell.get("outputs", []):
+                assert output.output_type != "error", f"{path.name}: {output.get('ename')}"
+                assert "Traceback" not in str(output.get("text", "")), path.name
+
+
+@pytest.mark.parametrize("chapter", EXPECTED_FIGURES)
+def test_chapters_produced_their_figures(smoke_book, chapter):
+    root, _, _ = smoke_book
+    nb = nbformat.read(root / "_executed" / f"{chapter}.ipynb", as_version=4)
+    pngs = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(pngs) >= len(EXPECTED_FIGURES[chapter])
+    for name in EXPECTED_FIGURES[chapter]:
+        for suffix in ("png", "svg"):
+            path = root / "figures" / "smoke" / f"{name}.{suffix}"
+            assert path.stat().st_size > 1000, path
+    html = root / "_build" / "html" / "_executed" / f"{chapter}.html"
+    assert html.exists()
+
+
+def test_the_static_slider_state_is_saved(smoke_book):
+    root, _, _ = smoke_book
+    nb = nbformat.read(root / "_executed" / "02_tetrominoes.ipynb", as_version=4)
+    state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    models = [m["model_name"] for m in state.values()]
+    assert models.count("ImageModel") == 16 and "StackModel" in models and "LinkModel" in models
+
+
+def test_a_failing_chapter_fails_the_build(tmp_path, monkeypatch):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "01_broken.md").write_text(
+        (REPO / "book" / "00_intro.md").read_text().split("# ", 1)[0]
+        + "# Broken\n\n```{code-cell} ipython3\n:tags: [parameters]\n\nprofile = 'smoke'\n```\n\n"
+        + "```{code-cell} ipython3\nraise RuntimeError('this chapter is broken')\n```\n"
+    )
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: _executed/01_broken\n")
+    monkeypatch.setenv("RDVAE_ROOT", str(tmp_path))
+    with pytest.raises(book.ChapterFailed, match="01_broken.md failed .*this chapter is broken"):
+        book.build("smoke", "cpu", root=tmp_path, html=False)
+
+
+def test_a_missing_chapter_fails_the_html_build(smoke_book, tmp_path):
+    root, _, _ = smoke_book
+    copy = copy_book(tmp_path)
+    shutil.copytree(root / "_executed", copy / "_executed")
+    shutil.copytree(root / "_static", copy / "_static")
+    (copy / "_executed" / "03_splits.ipynb").unlink()
+    with pytest.raises(RuntimeError, match="jupyter-book build failed"):
+        book.build("smoke", "cpu", chapters=["00"], root=copy)
+
+
+def test_unknown_chapter_selection_lists_the_chapters():
+    with pytest.raises(ValueError, match="02_tetrominoes"):
+        book.chapter_sources(REPO, ["99"])

@@ -1,0 +1,45 @@
+"""The command line and the checks it makes before doing any work."""
+
+import pytest
+import torch
+
+from rdvae import cli
+from rdvae.device import resolve_device
+from rdvae.profiles import get_profile
+
+
+def test_splits_command_prints_exact_sizes(capsys):
+    assert cli.main(["splits"]) == 0
+    out = capsys.readouterr().out
+    assert "16,384" in out and "147,456" in out and "82,021" in out
+
+
+def test_unknown_profile_is_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["book", "--profile", "huge"])
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+def test_get_profile_lists_valid_names():
+    with pytest.raises(ValueError, match="smoke, cpu, paper"):
+        get_profile("huge")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
+def test_cuda_without_cuda_is_a_clear_error_before_any_chapter_runs(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("RDVAE_ROOT", str(tmp_path))
+    assert cli.main(["book", "--profile", "smoke", "--device", "cuda"]) == 1
+    err = capsys.readouterr().err
+    assert "CUDA is not available" in err and "--device cpu" in err
+    assert not (tmp_path / "_executed").exists()
+
+
+def test_unknown_device_is_rejected():
+    with pytest.raises(ValueError, match="'tpu'"):
+        resolve_device("tpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_param_values_are_parsed_as_yaml():
+    args = cli.parser().parse_args(["book", "-p", "betas=[0.1, 1]", "-p", "seed=3"])
+    assert dict(args.param) == {"betas": [0.1, 1], "seed": 3}
