@@ -1,0 +1,115 @@
+"""Estimators of paper sections 2 and 4.5, as pure tensor functions (SPEC d.1-d.4).
+
+All quantities are in nats per example.  Shapes: ``x`` (..., D) pixel values in [0, 1]; ``logits``
+(..., D); an encoder's diagonal Gaussian ``q(z|x) = N(mu, diag exp(logvar))`` with ``mu``, ``logvar``
+(..., d); the prior is ``p(z) = N(0, I)``.
+
+- rate           R(x) = KL(q(z|x) || p(z)) = 1/2 sum_i (mu_i^2 + sigma_i^2 - log sigma_i^2 - 1)
+- distortion     D(x) = -E_q log p(x|z) = E_q sum_j BCE(x_j, sigmoid(logits_j(z)))   (Bernoulli)
+- L_beta         = -D - beta R;  ELBO = L_1 = -D - R                                  (paper eq. 1, 6)
+- log p(x)       importance-weighted bound with the encoder as proposal (Burda et al. 2016)
+- I_q(x;z), KL(q(z)||p(z))   minibatch estimator of Esmaeili et al. (2019), SPEC d.4, with
+  R = I_q + KL(q(z)||p(z)) (paper eq. 5)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag exp(logvar)), summed over the last dimension (broadcasting)."""
+    return -0.5 * ((z - mu) ** 2 * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+
+
+def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I), summed over the last dimension."""
+    return -0.5 * (z**2 + LOG_2PI).sum(-1)
+
+
+def rate(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Analytic KL(N(mu, diag exp(logvar)) || N(0, I)), shape (...)."""
+    return 0.5 * (mu**2 + logvar.exp() - logvar - 1).sum(-1)
+
+
+def bernoulli_nll(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """-log p(x|z) for a Bernoulli decoder on soft targets: sum_j BCE-with-logits, shape (...)."""
+    return F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+
+
+def reparameterise(mu: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma * eps for given standard-normal ``noise`` of the same shape."""
+    return mu + torch.exp(0.5 * logvar) * noise
+
+
+def beta_objective(distortion: torch.Tensor, rate_: torch.Tensor, beta: float | torch.Tensor) -> torch.Tensor:
+    """L_beta = -D - beta R (paper eq. 6)."""
+    return -distortion - beta * rate_
+
+
+def importance_weighted_log_px(log_weights: torch.Tensor) -> torch.Tensor:
+    """log p_hat(x) = logsumexp_k w_k - log K from log weights (K, ...) = log p(x,z_k) - log q(z_k|x)."""
+    return torch.logsumexp(log_weights, dim=0) - math.log(log_weights.shape[0])
+
+
+def iwae_log_px(
+    x: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    log_likelihood: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    samples: int,
+    generator: torch.Generator | None = None,
+    chunk: int = 100,
+) -> torch.Tensor:
+    """Importance-weighted estimate of log p(x) for each of n inputs, shape (n,).
+
+    ``log_likelihood(x, z)`` maps x (n, D) and z (k, n, d) to log p(x|z) of shape (k, n).  Samples
+    are drawn ``chunk`` at a time and combined with a running logsumexp, so memory is bounded by one
+    chunk whatever K is.  With the exact posterior as proposal every weight equals p(x) and the
+    estimate is exact for any K; otherwise it is a lower bound that tightens as K grows.
+    """
+    running = torch.full(x.shape[:1], -math.inf, device=x.device, dtype=mu.dtype)
+    for start in range(0, samples, chunk):
+        k = min(chunk, samples - start)
+        noise = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        z = reparameterise(mu, logvar, noise)  # (k, n, d)
+        log_w = log_likelihood(x, z) + log_standard_normal(z) - log_normal_diag(z, mu, logvar)  # (k, n)
+        running = torch.logaddexp(running, torch.logsumexp(log_w, dim=0))
+    return running - math.log(samples)
+
+
+def mi_and_marginal_kl(
+    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, n_data: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Minibatch estimates of I_q(x;z) and KL(q(z)||p(z)) (Esmaeili et al. 2019; SPEC d.4).
+
+    ``z`` (B, d) holds one sample z_b ~ q(z|x_b) for each of B items drawn uniformly without
+    replacement from the N = ``n_data`` points defining q(x); ``mu``, ``logvar`` (B, d) are their
+    encodings.  The aggregate posterior at z_b is estimated as
+
+        q_hat(z_b) = (1/N) q(z_b|x_b) + (N-1)/(N(B-1)) sum_{b' != b} q(z_b|x_b')
+
+    (the own point has weight exactly 1/N; the other B-1 items stand in for the other N-1 points), and
+
+        I_hat = mean_b [log q(z_b|x_b) - log q_hat(z_b)],   KL_hat = mean_b [log q_hat(z_b) - log p(z_b)].
+
+    Consequences, exact for every batch: I_hat <= log N, and I_hat + KL_hat equals the single-sample
+    Monte-Carlo rate mean_b [log q(z_b|x_b) - log p(z_b)].
+    """
+    batch = z.shape[0]
+    if batch < 2 or n_data < batch:
+        raise ValueError(f"need 2 <= batch ({batch}) <= n_data ({n_data})")
+    log_q = log_normal_diag(z[:, None, :], mu[None, :, :], logvar[None, :, :])  # (B, B): [b, b'] = log q(z_b|x_b')
+    log_weight = torch.full_like(log_q, math.log((n_data - 1) / (n_data * (batch - 1))))
+    log_weight.diagonal().fill_(-math.log(n_data))
+    log_q_marginal = torch.logsumexp(log_q + log_weight, dim=1)  # (B,)
+    own = log_q.diagonal()
+    mi = (own - log_q_marginal).mean()
+    marginal_kl = (log_q_marginal - log_standard_normal(z)).mean()
+    return mi, marginal_kl
