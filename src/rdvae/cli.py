@@ -1,6 +1,7 @@
 """The ``rdvae`` command.
 
 ``rdvae book``   execute every chapter with papermill and build the HTML book (the main job)
+``rdvae train``  train (or resume, or load) one configuration's (beta, seed) members
 ``rdvae data``   render and cache the full Tetrominoes dataset
 ``rdvae splits`` print the exact sizes of every split
 """
@@ -52,6 +53,46 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _cmd_train(args) -> int:
+    from rdvae import store, train
+    from rdvae.device import resolve_device
+    from rdvae.profiles import get_profile
+
+    try:
+        resolve_device(args.device)
+        config = get_profile(args.profile).training.config(
+            args.split, args.arch, betas=args.betas, seeds=args.seeds, iterations=args.iterations
+        )
+        print(f"run {config.run_id}: {len(config.members)} members, {config.iterations:,} iterations")
+        results = train.run(config, args.device, args.store, args.checkpoint_every, args.stack_size)
+    except train.Interrupted as stop:
+        print(f"\n{stop}", file=sys.stderr)
+        return 130
+    except (ValueError, RuntimeError, store.StoreError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    folder = store.store_dir(args.store) / config.run_id
+    diverged = len(results.rows("train", status="diverged"))
+    print(
+        f"run id: {config.run_id}\nfolder: {folder}" + (f"\ndiverged members: {diverged}" if diverged else "")
+    )
+    return 0
+
+
 def _cmd_splits(args) -> int:
     from rdvae.data import splits
 
@@ -89,6 +130,29 @@ def parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="render and cache the full Tetrominoes dataset")
     data.add_argument("--out", help="cache folder (default: $RDVAE_CACHE or ~/.cache/rdvae)")
     data.set_defaults(run=_cmd_data)
+
+    fit = sub.add_parser(
+        "train", help="train (or resume, or load) every (beta, seed) member of a configuration"
+    )
+    fit.add_argument("--arch", required=True, help="mlp1, mlp3, cnn1 or cnn3")
+    fit.add_argument("--split", required=True, help="default, checkerboard, cv-R or cd-R (e.g. cv-0.1)")
+    fit.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES), help="training budget")
+    fit.add_argument("--betas", type=_floats, help="comma-separated beta grid (default: the profile's)")
+    fit.add_argument("--seeds", type=_ints, help="comma-separated seeds (default: the profile's)")
+    fit.add_argument("--iterations", type=int, help="training iterations (default: the profile's)")
+    fit.add_argument("--device", default="cpu", help="cpu or cuda")
+    fit.add_argument("--store", help="results store folder (default: $RDVAE_STORE or <book>/results)")
+    fit.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="seconds between checkpoints (also written on SIGINT/SIGTERM)",
+    )
+    fit.add_argument(
+        "--stack-size", type=int, help="members per batched stack (default: all on GPU, 4 on CPU)"
+    )
+    fit.set_defaults(run=_cmd_train)
 
     split = sub.add_parser("splits", help="print the exact size of every split")
     split.set_defaults(run=_cmd_splits)

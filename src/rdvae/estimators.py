@@ -59,27 +59,27 @@ def importance_weighted_log_px(log_weights: torch.Tensor) -> torch.Tensor:
 
 
 def iwae_log_px(
-    x: torch.Tensor,
     mu: torch.Tensor,
     logvar: torch.Tensor,
-    log_likelihood: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    log_likelihood: Callable[[torch.Tensor], torch.Tensor],
     samples: int,
     generator: torch.Generator | None = None,
     chunk: int = 100,
 ) -> torch.Tensor:
-    """Importance-weighted estimate of log p(x) for each of n inputs, shape (n,).
+    """Importance-weighted estimate of log p(x) with proposal q(z|x) = N(mu, diag exp(logvar)).
 
-    ``log_likelihood(x, z)`` maps x (n, D) and z (k, n, d) to log p(x|z) of shape (k, n).  Samples
-    are drawn ``chunk`` at a time and combined with a running logsumexp, so memory is bounded by one
-    chunk whatever K is.  With the exact posterior as proposal every weight equals p(x) and the
-    estimate is exact for any K; otherwise it is a lower bound that tightens as K grows.
+    ``mu``, ``logvar`` have shape (..., d) (any leading batch dimensions: examples, members);
+    ``log_likelihood(z)`` maps z of shape (k, ..., d) to log p(x|z) of shape (k, ...).  Samples are
+    drawn ``chunk`` at a time and combined with a running logsumexp, so memory is bounded by one chunk
+    whatever K is.  With the exact posterior as proposal every weight equals p(x) and the estimate is
+    exact for any K; otherwise it is a lower bound that tightens as K grows.  Returns shape (...).
     """
-    running = torch.full(x.shape[:1], -math.inf, device=x.device, dtype=mu.dtype)
+    running = torch.full(mu.shape[:-1], -math.inf, device=mu.device, dtype=mu.dtype)
     for start in range(0, samples, chunk):
         k = min(chunk, samples - start)
         noise = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
-        z = reparameterise(mu, logvar, noise)  # (k, n, d)
-        log_w = log_likelihood(x, z) + log_standard_normal(z) - log_normal_diag(z, mu, logvar)  # (k, n)
+        z = reparameterise(mu, logvar, noise)  # (k, ..., d)
+        log_w = log_likelihood(z) + log_standard_normal(z) - log_normal_diag(z, mu, logvar)  # (k, ...)
         running = torch.logaddexp(running, torch.logsumexp(log_w, dim=0))
     return running - math.log(samples)
 
@@ -105,7 +105,9 @@ def mi_and_marginal_kl(
     batch = z.shape[0]
     if batch < 2 or n_data < batch:
         raise ValueError(f"need 2 <= batch ({batch}) <= n_data ({n_data})")
-    log_q = log_normal_diag(z[:, None, :], mu[None, :, :], logvar[None, :, :])  # (B, B): [b, b'] = log q(z_b|x_b')
+    log_q = log_normal_diag(
+        z[:, None, :], mu[None, :, :], logvar[None, :, :]
+    )  # (B, B): [b, b'] = log q(z_b|x_b')
     log_weight = torch.full_like(log_q, math.log((n_data - 1) / (n_data * (batch - 1))))
     log_weight.diagonal().fill_(-math.log(n_data))
     log_q_marginal = torch.logsumexp(log_q + log_weight, dim=1)  # (B,)

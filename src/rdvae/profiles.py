@@ -7,8 +7,9 @@ full protocol.  Figures are labelled with the profile that made them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
+from rdvae.config import PAPER_BETAS, PAPER_ITERATIONS, PAPER_SEEDS, RunConfig
 from rdvae.data.splits import CD_PAPER_RATIOS, CV_PAPER_RATIOS
 
 # Splits whose nearest-neighbour distances chapter 3 measures: SPEC b.2's table.
@@ -18,6 +19,33 @@ _NN_SPLITS = (
     *(f"cv-{r}" for r in (0.35, 0.2, 0.1, 0.05)),
     *(f"cd-{r}" for r in (0.7, 0.4, 0.2, 0.1)),
 )
+
+
+@dataclass(frozen=True)
+class TrainBudget:
+    """How much training and evaluation one configuration gets (see :class:`RunConfig`)."""
+
+    betas: tuple[float, ...]
+    seeds: tuple[int, ...]
+    iterations: int
+    eval_every: int
+    curve_examples: int
+    eval_examples: int | None
+    iwae_samples: int
+    iwae_examples: int
+    mi_batch: int = 512
+    distortion_samples: int = 1
+    train_limit: int | None = None
+    hard_example_pool: int = 1500
+
+    def config(self, split: str, arch: str, **overrides) -> RunConfig:
+        """The run config of (split, arch) under this budget; ``overrides`` replace any field
+        (``betas``, ``seeds``, ``iterations``, ...); None values are ignored."""
+        budget = replace(
+            self, **{k: v for k, v in overrides.items() if v is not None and k in self.__dataclass_fields__}
+        )
+        fields = asdict(budget)
+        return RunConfig(split=split, arch=arch, **fields)
 
 
 @dataclass(frozen=True)
@@ -31,10 +59,35 @@ class Profile:
     nn_splits: tuple[str, ...]  # splits whose nearest-neighbour distances chapter 3 measures
     nn_test: int  # random test examples per split for those distances (SPEC b.2 uses 1,500)
     nn_train_max: int | None  # cap on the training images searched (None: the whole training set)
+    training: TrainBudget  # each configuration of a figure
+    demo: TrainBudget  # the small sweep trained live in chapter 4
 
     def as_dict(self) -> dict:
         return asdict(self)
 
+
+_SMOKE_TRAINING = TrainBudget(
+    betas=(0.1, 1.0), seeds=(0,), iterations=40, eval_every=20, curve_examples=128, eval_examples=512,
+    iwae_samples=8, iwae_examples=64, mi_batch=128, train_limit=1024, hard_example_pool=256,
+)  # fmt: skip
+# The reduced CPU profile: 5 betas spanning both sides of 1 (the paper's 0.01 ... 3), 2 restarts so
+# that error bars exist, 4,000 iterations (31 epochs of CV(16k), 6 of Default).  One MLP-1
+# configuration (10 members) is ~15 minutes of training on 2 cores (~45 model-steps/s), so the four
+# configurations of Figure 3 take about an hour.  Final metrics on 8,192 examples per partition.
+_CPU_TRAINING = TrainBudget(
+    betas=(0.01, 0.1, 0.3, 1.0, 3.0), seeds=(0, 1), iterations=4000, eval_every=250, curve_examples=1024,
+    eval_examples=8192, iwae_samples=100, iwae_examples=500,
+)  # fmt: skip
+_CPU_DEMO = TrainBudget(
+    betas=(0.1, 1.0, 3.0), seeds=(0,), iterations=1500, eval_every=100, curve_examples=512,
+    eval_examples=2048, iwae_samples=50, iwae_examples=256,
+)  # fmt: skip
+# The paper's protocol (section 4.3): 12 betas x 5 restarts x 257k iterations, batch 128; log p(x)
+# with K = 1000 on 2,000 examples per partition (SPEC h); all examples for the other metrics.
+_PAPER_TRAINING = TrainBudget(
+    betas=PAPER_BETAS, seeds=PAPER_SEEDS, iterations=PAPER_ITERATIONS, eval_every=5000, curve_examples=2048,
+    eval_examples=None, iwae_samples=1000, iwae_examples=2000,
+)  # fmt: skip
 
 PROFILES = {
     "smoke": Profile(
@@ -45,6 +98,8 @@ PROFILES = {
         nn_splits=("default", "checkerboard", "cv-0.1", "cd-0.2"),
         nn_test=128,
         nn_train_max=1024,
+        training=_SMOKE_TRAINING,
+        demo=_SMOKE_TRAINING,
     ),
     "cpu": Profile(
         name="cpu",
@@ -54,6 +109,8 @@ PROFILES = {
         nn_splits=_NN_SPLITS,
         nn_test=1500,
         nn_train_max=None,
+        training=_CPU_TRAINING,
+        demo=_CPU_DEMO,
     ),
     "paper": Profile(
         name="paper",
@@ -68,6 +125,8 @@ PROFILES = {
         ),
         nn_test=5000,
         nn_train_max=None,
+        training=_PAPER_TRAINING,
+        demo=replace(_CPU_DEMO, iterations=10_000, eval_every=500),
     ),
 }
 DEFAULT_PROFILE = "cpu"

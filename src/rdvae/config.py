@@ -1,0 +1,88 @@
+"""A training run's configuration: a frozen dataclass whose canonical JSON hash is the run id.
+
+Everything that changes the numbers a run produces is in here; where it ran (device, wall time,
+versions) is provenance, kept beside the results but outside the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+
+from rdvae.data import splits
+from rdvae.models import get_architecture
+
+#: The paper's beta grid (footnote 2) and restarts.
+PAPER_BETAS = (0.001, 0.005, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0, 2.0, 3.0, 5.0)
+PAPER_SEEDS = (0, 1, 2, 3, 4)
+PAPER_ITERATIONS = 257_000
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One configuration (split, architecture) trained for every (beta, seed) member."""
+
+    split: str
+    arch: str
+    betas: tuple[float, ...]
+    seeds: tuple[int, ...]
+    iterations: int
+    dataset: str = "tetrominoes"
+    batch_size: int = 128
+    lr: float = 1e-3
+    train_limit: int | None = None  # train on this many (random) training examples only; None = all
+    eval_every: int = 1000  # iterations between learning-curve evaluations
+    curve_examples: int = 1024  # examples per partition for the learning curves
+    eval_examples: int | None = None  # examples per partition for the final metrics; None = all
+    distortion_samples: int = 1  # z samples per example for the final distortion
+    iwae_samples: int = 1000  # K for log p(x)
+    iwae_examples: int = 2000  # examples per partition for log p(x)
+    mi_batch: int = 512  # batch of the MI / marginal-KL estimator (paper: 512)
+    hard_example_pool: int = 1500  # test examples searched for the 90th-percentile hard example
+
+    def __post_init__(self):
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        for beta in self.betas:
+            if not (beta > 0 and math.isfinite(beta)):
+                raise ValueError(f"beta must be a positive finite number, got {beta}; e.g. --betas 0.1,1,3")
+        if len(set(self.betas)) != len(self.betas) or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"betas {self.betas} and seeds {self.seeds} must not repeat")
+        if not self.betas or not self.seeds:
+            raise ValueError("need at least one beta and one seed")
+        if any(s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be non-negative integers, got {self.seeds}")
+        if self.iterations < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"iterations ({self.iterations}) and batch_size ({self.batch_size}) must be >= 1"
+            )
+        if self.dataset != "tetrominoes":
+            raise ValueError(f"unknown dataset {self.dataset!r}; only 'tetrominoes' is available")
+        if self.mi_batch < 2:
+            raise ValueError(f"mi_batch must be >= 2, got {self.mi_batch}")
+        get_architecture(self.arch)
+        splits.get_split(self.split)  # raises with the valid names
+
+    @property
+    def members(self) -> list[tuple[float, int]]:
+        """(beta, seed) of every member, seed-major: member index = seed_index * len(betas) + beta_index."""
+        return [(beta, seed) for seed in self.seeds for beta in self.betas]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> RunConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config fields {sorted(unknown)}")
+        return cls(**data)
+
+    @property
+    def run_id(self) -> str:
+        """Stable 12-hex-digit hash of the canonical JSON of this config."""
+        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return f"{self.arch}-{self.split}-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"

@@ -1,0 +1,170 @@
+"""Final measurements of every member of a trained configuration (SPEC d.1-d.4), and the hard example.
+
+For each partition (train = the examples trained on; test) and member:
+
+- ``rate``: analytic KL, mean over the evaluated examples;
+- ``distortion``: Bernoulli distortion averaged over ``distortion_samples`` z ~ q(z|x);
+- ``elbo`` = -(distortion + rate);
+- ``log_px``: importance-weighted log p(x), K = ``iwae_samples``, on ``iwae_examples`` examples;
+- ``mi``, ``marginal_kl``: the Esmaeili et al. estimator in batches of ``mi_batch`` drawn uniformly
+  without replacement (one pass over the evaluated examples), with N = the partition's size;
+- ``n``: examples evaluated.
+
+Diverged members get status ``diverged`` and keep the rate and distortion of their last finite
+learning-curve evaluation (other columns empty).  The hard example is the test image at the 90th
+percentile of nearest-training-neighbour distance among ``hard_example_pool`` random test images;
+every member's reconstruction of it (decoder mean at z = mu(x)) is stored with the results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from rdvae import estimators
+from rdvae.data import neighbours, tetrominoes
+from rdvae.store import RunResults
+
+EVAL_SEED = 97_531
+CHUNK_ELEMENTS = 1 << 25  # floats per decoded chunk in the log p(x) estimate (128 MB)
+
+
+def _subset(idx: np.ndarray, n: int | None, seed: int) -> np.ndarray:
+    if n is None or n >= len(idx):
+        return idx
+    return np.sort(np.random.default_rng(seed).choice(idx, size=n, replace=False))
+
+
+@torch.no_grad()
+def evaluate_partition(
+    trainer, idx: np.ndarray, n_population: int, progress: bool = False
+) -> dict[int, dict]:
+    """Metrics of every member on the examples ``idx``; returns member index -> metric dict."""
+    cfg, device = trainer.config, trainer.device
+    order = np.random.default_rng(EVAL_SEED).permutation(idx)  # uniform batches for the MI estimator
+    batch = min(cfg.mi_batch, len(order))
+    sums = {
+        m: {"rate": 0.0, "distortion": 0.0, "mi": 0.0, "marginal_kl": 0.0, "mi_batches": 0}
+        for m in range(len(trainer.members))
+    }
+    for start in tqdm(range(0, len(order), batch), desc="evaluating", disable=not progress, leave=False):
+        rows = order[start : start + batch]
+        x = torch.from_numpy(tetrominoes.images(rows)).to(device)
+        for group, model in zip(trainer.groups, trainer.models, strict=True):
+            xs = x.expand(len(group), *x.shape)  # (G, B, 3, 32, 32)
+            mu, logvar = model.encode(xs)
+            rate = estimators.rate(mu, logvar)  # (G, B)
+            distortion = torch.zeros_like(rate)
+            for s in range(cfg.distortion_samples):
+                noise = trainer.member_noise(group, len(rows), stream=10 + s)
+                z = estimators.reparameterise(mu, logvar, noise)
+                distortion += (
+                    estimators.bernoulli_nll(xs.flatten(2), model.decode(z)) / cfg.distortion_samples
+                )
+                if s == 0:
+                    z_first = z
+            for k, m in enumerate(group):
+                sums[m]["rate"] += rate[k].sum().item()
+                sums[m]["distortion"] += distortion[k].sum().item()
+                if len(rows) == batch:
+                    mi, mkl = estimators.mi_and_marginal_kl(z_first[k], mu[k], logvar[k], n_population)
+                    sums[m]["mi"] += mi.item()
+                    sums[m]["marginal_kl"] += mkl.item()
+                    sums[m]["mi_batches"] += 1
+    log_px = _log_px(trainer, order[: cfg.iwae_examples])
+    out = {}
+    for m, acc in sums.items():
+        rate, distortion = acc["rate"] / len(order), acc["distortion"] / len(order)
+        out[m] = {
+            "n": len(order),
+            "rate": rate,
+            "distortion": distortion,
+            "elbo": -(rate + distortion),
+            "log_px": log_px[m],
+            "mi": acc["mi"] / acc["mi_batches"],
+            "marginal_kl": acc["marginal_kl"] / acc["mi_batches"],
+        }
+    return out
+
+
+@torch.no_grad()
+def _log_px(trainer, rows: np.ndarray) -> dict[int, float]:
+    cfg, device = trainer.config, trainer.device
+    totals = dict.fromkeys(range(len(trainer.members)), 0.0)
+    chunk = 64
+    for start in range(0, len(rows), chunk):
+        x = torch.from_numpy(tetrominoes.images(rows[start : start + chunk])).to(device)
+        flat = x.flatten(1)  # (n, 3072)
+        for group, model in zip(trainer.groups, trainer.models, strict=True):
+            g, n = len(group), len(x)
+            mu, logvar = model.encode(x.expand(g, *x.shape))  # (G, n, d)
+
+            def log_likelihood(z, model=model, g=g, n=n, flat=flat):  # z (k, G, n, d) -> (k, G, n)
+                k = z.shape[0]
+                logits = model.decode(z.transpose(0, 1).reshape(g, k * n, -1))  # (G, k*n, 3072)
+                nll = estimators.bernoulli_nll(flat.repeat(k, 1), logits)  # (G, k*n)
+                return -nll.reshape(g, k, n).transpose(0, 1)
+
+            generator = torch.Generator(device=device).manual_seed(EVAL_SEED + start)
+            k_chunk = max(1, CHUNK_ELEMENTS // (g * n * flat.shape[1]))
+            estimate = estimators.iwae_log_px(
+                mu, logvar, log_likelihood, cfg.iwae_samples, generator, k_chunk
+            )
+            for k, m in enumerate(group):
+                totals[m] += estimate[k].sum().item()
+    return {m: total / len(rows) for m, total in totals.items()}
+
+
+def hard_example(trainer) -> dict[str, np.ndarray]:
+    """The 90th-percentile test example of the run's split, its nearest training image, and every
+    member's reconstruction of it."""
+    cfg, data = trainer.config, trainer.data
+    rng = np.random.default_rng([EVAL_SEED, cfg.hard_example_pool])
+    result = neighbours.split_neighbours(
+        data.train_idx, data.test_idx, tetrominoes.images, cfg.hard_example_pool, rng=rng
+    )
+    test_index, neighbour_index, distance = result.hard_example(90)
+    images = tetrominoes.images([test_index, neighbour_index])
+    x = torch.from_numpy(images[:1]).to(trainer.device)
+    recon = []
+    with torch.no_grad():
+        for group, model in zip(trainer.groups, trainer.models, strict=True):
+            mu, _ = model.encode(x.expand(len(group), *x.shape))
+            recon.append(torch.sigmoid(model.decode(mu)).reshape(len(group), 3, 32, 32).cpu())
+    return {
+        "betas": np.array([b for b, _ in trainer.members]),
+        "seeds": np.array([s for _, s in trainer.members]),
+        "reconstructions": torch.cat(recon).numpy(),
+        "test_image": images[0],
+        "neighbour_image": images[1],
+        "test_index": np.array(test_index),
+        "neighbour_index": np.array(neighbour_index),
+        "distance": np.array(distance),
+        "pool_percentile_90": np.array(result.percentile(90)),
+    }
+
+
+def evaluate_run(trainer, progress: bool = False) -> RunResults:
+    cfg = trainer.config
+    partitions = {
+        "train": (_subset(trainer.data.train_idx, cfg.eval_examples, 1), len(trainer.data.train_idx)),
+        "test": (_subset(trainer.data.test_idx, cfg.eval_examples, 2), len(trainer.data.test_idx)),
+    }
+    last_good = {}
+    for row in trainer.curves:  # rows are in iteration order: the last one per key wins
+        last_good[(row["beta"], row["seed"], row["partition"])] = row
+    members = []
+    for partition, (idx, population) in partitions.items():
+        metrics = evaluate_partition(trainer, idx, population, progress)
+        for m, (beta, seed) in enumerate(trainer.members):
+            row = {"beta": beta, "seed": seed, "partition": partition}
+            if trainer.diverged_at[m] is None and np.isfinite(list(metrics[m].values())[1:]).all():
+                members.append({**row, **metrics[m], "status": "ok", "diverged_at": None})
+            else:
+                good = last_good.get((beta, seed, partition), {})
+                members.append(
+                    {**row, "n": None, "rate": good.get("rate"), "distortion": good.get("distortion"),
+                     "status": "diverged", "diverged_at": trainer.diverged_at[m] or trainer.iteration}
+                )  # fmt: skip
+    return RunResults(cfg, members, trainer.curves, hard_example(trainer), trainer.provenance())

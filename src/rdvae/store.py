@@ -1,0 +1,180 @@
+"""The results store: one folder per completed run, named by its run id.
+
+``<store>/<run_id>/`` holds
+
+- ``config.json``          the frozen :class:`~rdvae.config.RunConfig` and its run id
+- ``members.csv``          one row per (beta, seed, partition): n, rate, distortion, elbo, log_px, mi,
+                           marginal_kl, status (``ok`` or ``diverged``), diverged_at
+- ``curves.csv``           learning curves: iteration, beta, seed, partition, rate, distortion
+- ``reconstructions.npz``  the hard test example, its nearest training image, and every member's
+                           reconstruction of it (so figures and sliders need no model)
+- ``provenance.json``      package version, git commit, torch version, device, wall time
+
+CSV rather than Parquet: the tables are small (at most a few thousand rows), a committed store stays
+readable and diffable in git, and no extra dependency is needed.  A run is written to a temporary
+folder and renamed into place, so a folder that exists is complete.  On load, a folder whose files do
+not parse, or whose config does not hash to its name, raises :class:`StoreError`; it is never used.
+Checkpoints of unfinished runs live in the cache folder, not here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rdvae import paths
+from rdvae.config import RunConfig
+
+STORE_ENV = "RDVAE_STORE"
+MEMBER_COLUMNS = (
+    "beta", "seed", "partition", "n", "rate", "distortion", "elbo", "log_px", "mi", "marginal_kl",
+    "status", "diverged_at",
+)  # fmt: skip
+CURVE_COLUMNS = ("iteration", "beta", "seed", "partition", "rate", "distortion")
+_INT_COLUMNS = {"seed", "n", "iteration", "diverged_at"}
+_TEXT_COLUMNS = {"partition", "status"}
+
+
+class StoreError(RuntimeError):
+    """A run folder exists but cannot be trusted (does not parse, or does not match its config)."""
+
+
+@dataclass
+class RunResults:
+    config: RunConfig
+    members: list[dict]
+    curves: list[dict]
+    reconstructions: dict[str, np.ndarray]
+    provenance: dict = field(default_factory=dict)
+
+    def rows(self, partition: str | None = None, status: str | None = None) -> list[dict]:
+        return [
+            r
+            for r in self.members
+            if (partition is None or r["partition"] == partition)
+            and (status is None or r["status"] == status)
+        ]
+
+
+def store_dir(store: str | Path | None = None) -> Path:
+    """The store folder: ``store`` if given, else ``$RDVAE_STORE``, else ``<book root>/results``."""
+    if store is not None:
+        return Path(store)
+    if os.environ.get(STORE_ENV):
+        return Path(os.environ[STORE_ENV])
+    return paths.repo_root() / "results"
+
+
+def _write_csv(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: _format(row.get(c)) for c in columns})
+    path.write_text(buffer.getvalue())
+
+
+def _format(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)  # round-trips exactly
+    return str(value)
+
+
+def _parse(column: str, text: str):
+    if text == "":
+        return None
+    if column in _TEXT_COLUMNS:
+        return text
+    if column in _INT_COLUMNS:
+        return int(text)
+    return float(text)
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict]:
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = set(columns) - set(reader.fieldnames or ())
+        if missing:
+            raise StoreError(f"{path} lacks columns {sorted(missing)}")
+        return [{c: _parse(c, row[c]) for c in columns} for row in reader]
+
+
+def save(results: RunResults, store: str | Path | None = None) -> Path:
+    """Write a completed run atomically; return its folder."""
+    root = store_dir(store)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / results.config.run_id
+    tmp = root / f".{results.config.run_id}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    config = {"run_id": results.config.run_id, **results.config.to_json()}
+    (tmp / "config.json").write_text(json.dumps(config, indent=2))
+    _write_csv(tmp / "members.csv", results.members, MEMBER_COLUMNS)
+    _write_csv(tmp / "curves.csv", results.curves, CURVE_COLUMNS)
+    np.savez_compressed(tmp / "reconstructions.npz", **results.reconstructions)
+    (tmp / "provenance.json").write_text(json.dumps(results.provenance, indent=2))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def load(config: RunConfig, store: str | Path | None = None) -> RunResults | None:
+    """The stored results of ``config``, or None if it has not been run; :class:`StoreError` if the
+    folder exists but is unusable (the message names the file and what is wrong)."""
+    folder = store_dir(store) / config.run_id
+    if not folder.exists():
+        return None
+    return load_folder(folder, expected=config)
+
+
+def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
+    try:
+        raw = json.loads((folder / "config.json").read_text())
+        run_id = raw.pop("run_id")
+        config = RunConfig.from_json({k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        members = _read_csv(folder / "members.csv", MEMBER_COLUMNS)
+        curves = _read_csv(folder / "curves.csv", CURVE_COLUMNS)
+        with np.load(folder / "reconstructions.npz") as archive:
+            reconstructions = {k: archive[k] for k in archive.files}
+        provenance = json.loads((folder / "provenance.json").read_text())
+    except StoreError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise StoreError(
+            f"run folder {folder} is unusable ({type(err).__name__}: {err}); delete it to retrain"
+        ) from None
+    if run_id != config.run_id or folder.name != config.run_id:
+        raise StoreError(
+            f"run folder {folder} holds a config hashing to {config.run_id}, not {folder.name} "
+            f"(recorded {run_id}); it was edited or copied under the wrong name; delete it to retrain"
+        )
+    if expected is not None and config != expected:
+        raise StoreError(f"run folder {folder} does not hold the requested config; delete it to retrain")
+    expected_rows = 2 * len(config.betas) * len(config.seeds)
+    if len(members) != expected_rows:
+        raise StoreError(f"{folder / 'members.csv'} has {len(members)} rows, expected {expected_rows}")
+    return RunResults(config, members, curves, reconstructions, provenance)
+
+
+def list_runs(store: str | Path | None = None) -> list[Path]:
+    root = store_dir(store)
+    return (
+        sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if root.exists()
+        else []
+    )
+
+
+def finite(value) -> bool:
+    return value is not None and math.isfinite(value)

@@ -1,0 +1,336 @@
+"""Train every (beta, seed) member of one configuration together (paper section 4.3).
+
+Members are grouped into stacks (:class:`~rdvae.models.StackedVAE`) that run as batched kernels; on
+a GPU one stack holds all M members, on a CPU stacks of ``CPU_STACK`` members are as fast as a plain
+loop (``benchmarks/bench_train.py``).  Each member has its own initialisation, minibatch order and
+reparameterisation noise (independent generators derived from its seed), and the loss of the stack is
+the sum of the members' losses, so member m's gradients, Adam state and numbers are those of member m
+trained alone, up to float rounding (tested).
+
+Loss of member m on its minibatch: mean_b [D(x_b) + beta_m R(x_b)] = -L_beta (paper eq. 1, 6),
+Bernoulli distortion with one reparameterised sample, analytic rate.  Adam (fused), constant
+learning rate, no KL annealing.
+
+Robustness: a checkpoint (models, Adam states, every generator, the epoch permutations, the
+learning curves) is written atomically to the cache folder every ``checkpoint_seconds`` and on
+SIGINT/SIGTERM; running the same configuration again resumes it and ends with the same numbers as an
+uninterrupted run.  A member whose loss becomes NaN/inf is recorded as diverged with its last good
+metrics; since members share no parameters, the others go on unaffected.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import rdvae
+from rdvae import estimators, paths, store
+from rdvae.config import RunConfig
+from rdvae.data import splits, tetrominoes
+from rdvae.device import resolve_device
+from rdvae.models import StackedVAE, member_generator
+
+CPU_STACK = 4  # members per stack on a CPU (see benchmarks/bench_train.py); all members on a GPU
+CURVE_SEED = 1_234_567  # picks the fixed example subsets of the learning curves
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by SIGINT/SIGTERM after writing a checkpoint."""
+
+
+@dataclass
+class TrainingData:
+    """Training images resident on the device, and the index sets of both partitions."""
+
+    train_idx: np.ndarray  # indices into factors() actually trained on
+    test_idx: np.ndarray
+    train: torch.Tensor  # (N_train, 3, 32, 32) on the device
+
+    @classmethod
+    def load(cls, config: RunConfig, device: torch.device) -> TrainingData:
+        train_idx, test_idx = splits.get_split(config.split)
+        if config.train_limit is not None and config.train_limit < len(train_idx):
+            rng = np.random.default_rng(0)
+            train_idx = np.sort(rng.choice(train_idx, size=config.train_limit, replace=False))
+        images = torch.from_numpy(tetrominoes.images(train_idx)).to(device)
+        return cls(train_idx, test_idx, images)
+
+
+def member_losses(model: StackedVAE, x: torch.Tensor, noise: torch.Tensor, betas: torch.Tensor):
+    """Per-member -L_beta, distortion and rate, each (M,), for x (M, B, 3, 32, 32), noise (M, B, d)."""
+    mu, logvar = model.encode(x)
+    logits = model.decode(estimators.reparameterise(mu, logvar, noise))
+    distortion = estimators.bernoulli_nll(x.flatten(2), logits).mean(1)  # (M,)
+    rate = estimators.rate(mu, logvar).mean(1)  # (M,)
+    return distortion + betas * rate, distortion, rate
+
+
+def _adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # fused Adam unavailable for this device/build
+        return torch.optim.Adam(params, lr=lr)
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class Trainer:
+    """The training state of one configuration; :meth:`run` trains (or resumes) to completion."""
+
+    def __init__(self, config: RunConfig, device: str | torch.device = "cpu", stack_size: int | None = None):
+        self.config = config
+        self.device = resolve_device(str(device))
+        self.data = TrainingData.load(config, self.device)
+        self.members = config.members
+        m_total = len(self.members)
+        size = stack_size or (m_total if self.device.type == "cuda" else CPU_STACK)
+        self.groups = [list(range(a, min(a + size, m_total))) for a in range(0, m_total, size)]
+        seeds = [seed for _, seed in self.members]
+        self.models = [StackedVAE(config.arch, [seeds[m] for m in g]).to(self.device) for g in self.groups]
+        self.optimizers = [_adam(model.parameters(), config.lr, self.device) for model in self.models]
+        self.betas = torch.tensor([beta for beta, _ in self.members], device=self.device)
+        self.order_generators = [member_generator(seed, 1) for seed in seeds]
+        self.noise_generators = [member_generator(seed, 2, self.device) for seed in seeds]
+        self.iteration = 0
+        self.position = math.inf  # forces a fresh epoch permutation on the first step
+        self.permutations: torch.Tensor | None = None  # (M, N_train) on the device
+        self.nonfinite = torch.zeros(m_total, dtype=torch.bool, device=self.device)
+        self.diverged_at: list[int | None] = [None] * m_total
+        self.curves: list[dict] = []
+        self.elapsed = 0.0
+        rng = np.random.default_rng(CURVE_SEED)
+        self.curve_idx = {
+            name: np.sort(rng.choice(idx, min(config.curve_examples, len(idx)), replace=False))
+            for name, idx in (("train", self.data.train_idx), ("test", self.data.test_idx))
+        }
+
+    # ----------------------------------------------------------------------------------- training
+    def _next_batch(self) -> torch.Tensor:
+        n, batch = len(self.data.train_idx), self.config.batch_size
+        if self.position + batch > n:  # a new epoch for every member, from its own generator
+            perms = [torch.randperm(n, generator=g) for g in self.order_generators]
+            self.permutations = torch.stack(perms).to(self.device)
+            self.position = 0
+        rows = self.permutations[:, self.position : self.position + batch]  # (M, B)
+        self.position += batch
+        return rows
+
+    def step(self) -> None:
+        rows = self._next_batch()
+        latent = self.models[0].arch.latent_dim
+        for group, model, optimizer in zip(self.groups, self.models, self.optimizers, strict=True):
+            x = self.data.train[rows[group]]  # (G, B, 3, 32, 32)
+            noise = torch.stack(
+                [
+                    torch.randn(
+                        self.config.batch_size, latent, generator=self.noise_generators[m], device=self.device
+                    )
+                    for m in group
+                ]
+            )  # (G, B, d), each member from its own stream
+            loss, _, _ = member_losses(model, x, noise, self.betas[group])
+            optimizer.zero_grad(set_to_none=True)
+            loss.sum().backward()  # members share no parameters: each gets its own gradient
+            optimizer.step()
+            self.nonfinite[group] |= ~torch.isfinite(loss.detach())
+        self.iteration += 1
+
+    @torch.no_grad()
+    def evaluate_curves(self) -> None:
+        """Rate and distortion of every member on fixed subsets of both partitions (learning curves)."""
+        newly = [m for m in torch.nonzero(self.nonfinite).flatten().tolist() if self.diverged_at[m] is None]
+        for m in newly:
+            self.diverged_at[m] = self.iteration
+        for partition, idx in self.curve_idx.items():
+            x = torch.from_numpy(tetrominoes.images(idx)).to(self.device)
+            for group, model in zip(self.groups, self.models, strict=True):
+                xs = x.expand(len(group), *x.shape)  # (G, n, 3, 32, 32): same images for every member
+                noise = self.member_noise(group, len(idx), stream=3)
+                _, distortion, rate = member_losses(model, xs, noise, self.betas[group])
+                for m, d, r in zip(group, distortion.tolist(), rate.tolist(), strict=True):
+                    if self.diverged_at[m] is None:
+                        beta, seed = self.members[m]
+                        row = {"partition": partition, "rate": r, "distortion": d}
+                        self.curves.append({"iteration": self.iteration, "beta": beta, "seed": seed, **row})
+
+    def member_noise(self, group: list[int], n: int, stream: int) -> torch.Tensor:
+        """Standard-normal noise (G, n, d) for evaluation: fresh per member from (seed, stream), so it
+        depends neither on the stack layout nor on the training streams."""
+        latent = self.models[0].arch.latent_dim
+        draws = [
+            torch.randn(
+                n,
+                latent,
+                generator=member_generator(self.members[m][1], stream, self.device),
+                device=self.device,
+            )
+            for m in group
+        ]
+        return torch.stack(draws)
+
+    # ---------------------------------------------------------------------------------- checkpoints
+    def checkpoint_path(self) -> Path:
+        return paths.cache_dir() / "checkpoints" / f"{self.config.run_id}.pt"
+
+    def state(self) -> dict:
+        return {
+            "config": self.config.to_json(),
+            "iteration": self.iteration,
+            "position": self.position,
+            "permutations": None if self.permutations is None else self.permutations.cpu(),
+            "models": [model.state_dict() for model in self.models],
+            "optimizers": [opt.state_dict() for opt in self.optimizers],
+            "groups": self.groups,
+            "order_generators": [g.get_state() for g in self.order_generators],
+            "noise_generators": [g.get_state() for g in self.noise_generators],
+            "nonfinite": self.nonfinite.cpu(),
+            "diverged_at": self.diverged_at,
+            "curves": self.curves,
+            "elapsed": self.elapsed,
+        }
+
+    def save_checkpoint(self) -> Path:
+        path = self.checkpoint_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp-{os.getpid()}")
+        torch.save(self.state(), tmp)
+        os.replace(tmp, path)
+        return path
+
+    def load_checkpoint(self) -> bool:
+        """Restore from this config's checkpoint if there is one; False if there is none."""
+        path = self.checkpoint_path()
+        if not path.exists():
+            return False
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=False)
+        except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is reported the same way
+            raise RuntimeError(
+                f"checkpoint {path} is unreadable ({err}); delete it to start this run afresh"
+            ) from None
+        if state["config"] != self.config.to_json() or state["groups"] != self.groups:
+            raise RuntimeError(
+                f"checkpoint {path} was written for another configuration or stack layout; "
+                "resume with the same --device/stack size, or delete it to start afresh"
+            )
+        for model, saved in zip(self.models, state["models"], strict=True):
+            model.load_state_dict(saved)
+        for opt, saved in zip(self.optimizers, state["optimizers"], strict=True):
+            opt.load_state_dict(saved)
+        for g, saved in zip(self.order_generators, state["order_generators"], strict=True):
+            g.set_state(saved)
+        for g, saved in zip(self.noise_generators, state["noise_generators"], strict=True):
+            g.set_state(saved)
+        self.iteration, self.position = state["iteration"], state["position"]
+        perms = state["permutations"]
+        self.permutations = None if perms is None else perms.to(self.device)
+        self.nonfinite = state["nonfinite"].to(self.device)
+        self.diverged_at, self.curves, self.elapsed = state["diverged_at"], state["curves"], state["elapsed"]
+        return True
+
+    # ------------------------------------------------------------------------------------- the run
+    def train(self, checkpoint_seconds: float = 300.0, progress: bool = True) -> None:
+        """Train to ``config.iterations``, with curves, checkpoints and clean stops on SIGINT/SIGTERM."""
+        stop = {"signal": None}
+
+        def request_stop(signum, _frame):
+            stop["signal"] = signum
+
+        in_main_thread = hasattr(signal, "SIGTERM") and _is_main_thread()
+        previous = {}
+        if in_main_thread:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, request_stop)
+        last_checkpoint = time.monotonic()
+        start = time.perf_counter() - self.elapsed
+        cfg = self.config
+        bar = tqdm(
+            total=cfg.iterations, initial=self.iteration, desc=cfg.run_id, unit="it", disable=not progress
+        )
+        try:
+            if self.iteration == 0:
+                self.evaluate_curves()
+            while self.iteration < cfg.iterations:
+                self.step()
+                bar.update(1)
+                at_eval = self.iteration % cfg.eval_every == 0 or self.iteration == cfg.iterations
+                if at_eval:
+                    self.evaluate_curves()
+                    alive = sum(d is None for d in self.diverged_at)
+                    bar.set_postfix(members=f"{alive}/{len(self.members)}", refresh=False)
+                self.elapsed = time.perf_counter() - start
+                due = time.monotonic() - last_checkpoint >= checkpoint_seconds
+                if stop["signal"] is not None or (at_eval and due) or self.iteration == cfg.iterations:
+                    self.save_checkpoint()
+                    last_checkpoint = time.monotonic()
+                if stop["signal"] is not None:
+                    raise Interrupted(
+                        f"stopped by signal {stop['signal']} at iteration {self.iteration:,} of "
+                        f"{cfg.iterations:,}; checkpoint {self.checkpoint_path()}; run the same command "
+                        "again to resume"
+                    )
+        finally:
+            bar.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def provenance(self) -> dict:
+        return {
+            "rdvae": rdvae.__version__,
+            "git_commit": git_commit(),
+            "torch": torch.__version__,
+            "device": str(self.device),
+            "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
+            "stacks": [len(g) for g in self.groups],
+            "train_seconds": round(self.elapsed, 1),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def run(
+    config: RunConfig,
+    device: str = "cpu",
+    store_path: str | Path | None = None,
+    checkpoint_seconds: float = 300.0,
+    stack_size: int | None = None,
+    progress: bool = True,
+) -> store.RunResults:
+    """Load ``config``'s results from the store if complete; otherwise train (resuming from a
+    checkpoint if one exists), evaluate, store the results and delete the checkpoint."""
+    from rdvae.evaluate import evaluate_run
+
+    done = store.load(config, store_path)
+    if done is not None:
+        return done
+    trainer = Trainer(config, device, stack_size)
+    resumed = trainer.load_checkpoint()
+    if resumed and progress:
+        print(f"resuming {config.run_id} from iteration {trainer.iteration:,}")
+    trainer.train(checkpoint_seconds, progress)
+    results = evaluate_run(trainer, progress=progress)
+    store.save(results, store_path)
+    trainer.checkpoint_path().unlink(missing_ok=True)
+    return store.load(config, store_path)

@@ -1,0 +1,195 @@
+"""The trainer: members in a stack equal members alone, resume equals an uninterrupted run, a
+diverging member leaves the others untouched, and the store refuses what it cannot trust."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rdvae import store, train
+from rdvae.config import RunConfig
+from rdvae.evaluate import evaluate_run
+from rdvae.models import _member_slices
+
+SMALL = dict(
+    split="cv-0.1", arch="mlp1", iterations=30, train_limit=512, eval_every=10, curve_examples=64,
+    eval_examples=256, iwae_samples=4, iwae_examples=32, mi_batch=64, hard_example_pool=64,
+)  # fmt: skip
+
+
+def _curve(trainer, beta, seed):
+    return np.array(
+        [(r["rate"], r["distortion"]) for r in trainer.curves if r["beta"] == beta and r["seed"] == seed]
+    )
+
+
+@pytest.fixture(scope="module")
+def stacked():
+    trainer = train.Trainer(RunConfig(betas=(0.3, 1.0), seeds=(0, 1), **SMALL), stack_size=4)
+    trainer.train(progress=False)
+    return trainer
+
+
+def test_a_member_in_a_stack_matches_the_member_trained_alone(stacked):
+    alone = train.Trainer(RunConfig(betas=(1.0,), seeds=(1,), **SMALL))
+    alone.train(progress=False)
+    ours, theirs = _curve(stacked, 1.0, 1), _curve(alone, 1.0, 1)
+    assert ours.shape == theirs.shape == (2 * 4, 2)  # 4 evaluations x 2 partitions
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4)
+    assert not np.allclose(_curve(stacked, 0.3, 1), theirs, rtol=1e-2)  # a different member differs
+
+
+def test_stack_layout_does_not_change_the_numbers(stacked):
+    looped = train.Trainer(stacked.config, stack_size=1)
+    looped.train(progress=False)
+    assert len(looped.groups) == 4
+    for beta, seed in stacked.config.members:
+        np.testing.assert_allclose(_curve(looped, beta, seed), _curve(stacked, beta, seed), rtol=1e-4)
+
+
+def test_training_reduces_the_objective(stacked):
+    first = {
+        (r["beta"], r["seed"]): r for r in stacked.curves if r["iteration"] == 0 and r["partition"] == "train"
+    }
+    last = {
+        (r["beta"], r["seed"]): r
+        for r in stacked.curves
+        if r["iteration"] == 30 and r["partition"] == "train"
+    }
+    for key, r in last.items():
+        beta = key[0]
+        assert r["distortion"] + beta * r["rate"] < first[key]["distortion"] + beta * first[key]["rate"] - 50
+
+
+def test_a_diverging_member_is_recorded_and_the_others_are_untouched(stacked):
+    trainer = train.Trainer(stacked.config, stack_size=4)
+    trainer.evaluate_curves()
+    while trainer.iteration < 15:
+        trainer.step()
+        if trainer.iteration % 10 == 0:
+            trainer.evaluate_curves()
+    with torch.no_grad():  # poison member 2 = (beta 0.3, seed 1)
+        for layer in trainer.models[0].layers_in_order():
+            for view in _member_slices(layer, 2):
+                view.fill_(float("nan"))
+    trainer.train(progress=False)
+    assert trainer.diverged_at == [None, None, 20, None]
+    for beta, seed in [(0.3, 0), (1.0, 0), (1.0, 1)]:
+        np.testing.assert_allclose(_curve(trainer, beta, seed), _curve(stacked, beta, seed), rtol=1e-4)
+    results = evaluate_run(trainer)
+    rows = {(r["beta"], r["seed"], r["partition"]): r for r in results.members}
+    bad = rows[(0.3, 1, "train")]
+    assert bad["status"] == "diverged" and bad["diverged_at"] == 20
+    assert bad["distortion"] == _curve(stacked, 0.3, 1)[2, 1]  # its last good evaluation (iteration 10)
+    assert all(r["status"] == "ok" and np.isfinite(r["log_px"]) for k, r in rows.items() if k[:2] != (0.3, 1))
+
+
+def test_run_stores_results_and_loads_them_without_training(tmp_path, monkeypatch):
+    config = RunConfig(betas=(1.0,), seeds=(0,), **SMALL)
+    results = train.run(config, store_path=tmp_path, progress=False)
+    folder = tmp_path / config.run_id
+    assert {p.name for p in folder.iterdir()} == {
+        "config.json", "members.csv", "curves.csv", "reconstructions.npz", "provenance.json",
+    }  # fmt: skip
+    assert [(r["partition"], r["status"]) for r in results.members] == [("train", "ok"), ("test", "ok")]
+    row = results.members[1]
+    assert row["elbo"] == pytest.approx(-(row["rate"] + row["distortion"]))
+    assert row["mi"] <= np.log(len(train.TrainingData.load(config, torch.device("cpu")).test_idx)) + 1e-9
+    assert row["mi"] + row["marginal_kl"] == pytest.approx(row["rate"], rel=0.25)  # in expectation only
+    assert results.reconstructions["reconstructions"].shape == (1, 3, 32, 32)
+    assert not train.Trainer(config).checkpoint_path().exists()  # removed once stored
+
+    monkeypatch.setattr(train, "Trainer", None)  # a second run must not train
+    again = train.run(config, store_path=tmp_path, progress=False)
+    assert again.members == results.members
+
+
+def test_the_store_refuses_a_tampered_or_broken_run(tmp_path):
+    config = RunConfig(betas=(1.0,), seeds=(0,), **SMALL)
+    train.run(config, store_path=tmp_path, progress=False)
+    folder = tmp_path / config.run_id
+    raw = json.loads((folder / "config.json").read_text())
+    raw["iterations"] = 31
+    (folder / "config.json").write_text(json.dumps(raw))
+    with pytest.raises(store.StoreError, match="hashing to"):
+        store.load(config, tmp_path)
+    raw["iterations"] = 30
+    (folder / "config.json").write_text(json.dumps(raw))
+    assert store.load(config, tmp_path) is not None
+    (folder / "members.csv").write_text("beta,seed\n1.0,zero\n")
+    with pytest.raises(store.StoreError, match="members.csv"):
+        store.load(config, tmp_path)
+
+
+def test_config_validation_and_stable_ids():
+    a = RunConfig(betas=(0.1, 1), seeds=(0,), **SMALL)
+    assert a.run_id == RunConfig(betas=[0.1, 1.0], seeds=[0], **SMALL).run_id
+    assert a.run_id == RunConfig.from_json(json.loads(json.dumps(a.to_json()))).run_id
+    assert a.run_id != RunConfig(betas=(0.1, 1), seeds=(0,), **{**SMALL, "iterations": 31}).run_id
+    for bad in ((0.0,), (-1.0,), (float("nan"),), (1.0, 1.0)):
+        with pytest.raises(ValueError, match="beta"):
+            RunConfig(betas=bad, seeds=(0,), **SMALL)
+    with pytest.raises(ValueError, match="valid split names"):
+        RunConfig(betas=(1.0,), seeds=(0,), **{**SMALL, "split": "cv-7"})
+
+
+# ---------------------------------------------------------------------------- kill and resume
+ITERATIONS = 120
+COMMAND = [
+    sys.executable, "-m", "rdvae.cli", "train", "--profile", "smoke", "--arch", "mlp1", "--split", "cv-0.1",
+    "--iterations", str(ITERATIONS), "--checkpoint-every", "0",
+]  # fmt: skip
+
+
+def _launch(store_dir: Path, cache: Path) -> subprocess.Popen:
+    env = {**os.environ, "RDVAE_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([*COMMAND, "--store", str(store_dir)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
+def _wait_for_checkpoint(cache: Path, proc: subprocess.Popen, minimum: int = 40) -> None:
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        for path in (cache / "checkpoints").glob("*.pt"):
+            try:
+                if torch.load(path, weights_only=False)["iteration"] >= minimum:
+                    return
+            except Exception:  # noqa: BLE001 - being replaced right now; look again
+                pass
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.2)
+    raise AssertionError("no checkpoint appeared")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reference")
+    proc = _launch(root / "store", root / "cache")
+    assert proc.wait(timeout=300) == 0, proc.stdout.read()
+    return (next((root / "store").iterdir()) / "members.csv").read_text()
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_run_resumes_to_the_same_numbers(tmp_path, uninterrupted, how):
+    cache, store_dir = tmp_path / "cache", tmp_path / "store"
+    proc = _launch(store_dir, cache)
+    _wait_for_checkpoint(cache, proc)
+    proc.send_signal(how)
+    code = proc.wait(timeout=60)
+    output = proc.stdout.read()
+    if how == signal.SIGTERM:
+        assert code == 130 and "run the same command again to resume" in output
+    else:
+        assert code == -signal.SIGKILL
+    assert not store_dir.exists() or not any(store_dir.iterdir())  # nothing half-written in the store
+    resumed = _launch(store_dir, cache)
+    assert resumed.wait(timeout=300) == 0
+    assert "resuming" in resumed.stdout.read()
+    assert (next(store_dir.iterdir()) / "members.csv").read_text() == uninterrupted
