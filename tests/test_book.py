@@ -16,6 +16,7 @@ EXPECTED_FIGURES = {
     "01_rate_distortion": ["ch01_rd_plane"],
     "02_tetrominoes": ["fig1_examples", "ch02_distortion_bounds"],
     "03_splits": ["fig2_split_schematic", "ch03_neighbour_distances", "ch03_hard_examples"],
+    "04_architectures": ["ch04_learning_curves_mlp1_cv-0.1"],
 }
 
 

@@ -150,7 +150,9 @@ def parser() -> argparse.ArgumentParser:
         help="seconds between checkpoints (also written on SIGINT/SIGTERM)",
     )
     fit.add_argument(
-        "--stack-size", type=int, help="members per batched stack (default: all on GPU, 4 on CPU)"
+        "--stack-size",
+        type=int,
+        help="members per batched stack (default: all on a GPU; on a CPU 4 for MLPs, 1 for CNNs)",
     )
     fit.set_defaults(run=_cmd_train)
 

@@ -21,7 +21,10 @@ def provenance_line(profile: str, device: str = "cpu", seed: int | None = None, 
     parts = [f"rdvae {rdvae.__version__}", f"profile={profile}", f"device={device}"]
     if seed is not None:
         parts.append(f"seed={seed}")
-    parts += [f"{key}={value}" for key, value in extra.items()]
+    parts += [
+        f"{key}={','.join(map(str, value)) if isinstance(value, (tuple, list)) else value}"
+        for key, value in extra.items()
+    ]
     return " | ".join(parts)
 
 
@@ -148,5 +151,29 @@ def rd_plane_schematic(entropy: float, betas: Sequence[float] = (0.3, 1.0, 3.0))
     ax.set_xlabel("rate R (nats)")
     ax.set_ylabel("distortion D (nats)")
     ax.legend(fontsize=7.5, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(curves: Sequence[Mapping], title: str = ""):
+    """Train (solid) and test (dashed) rate and distortion against iteration, one colour per beta,
+    averaged over seeds."""
+    betas = sorted({row["beta"] for row in curves})
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(betas)))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric in zip(axes, ("rate", "distortion"), strict=True):
+        for beta, colour in zip(betas, colours, strict=True):
+            for partition, style in (("train", "-"), ("test", "--")):
+                rows = [r for r in curves if r["beta"] == beta and r["partition"] == partition]
+                steps = sorted({r["iteration"] for r in rows})
+                means = [np.mean([r[metric] for r in rows if r["iteration"] == s]) for s in steps]
+                label = f"beta = {beta:g}" if partition == "train" else None
+                ax.plot(steps, means, style, color=colour, label=label)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"{metric} (nats)")
+        ax.grid(alpha=0.3)
+    axes[1].set_ylim(top=min(axes[1].get_ylim()[1], 400))
+    axes[0].legend(fontsize=7, title="solid: train, dashed: test", title_fontsize=7)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig

@@ -73,6 +73,11 @@ def store_dir(store: str | Path | None = None) -> Path:
     return paths.repo_root() / "results"
 
 
+def profile_store(profile: str) -> Path:
+    """Where the book keeps a profile's runs: ``<store>/<profile>/`` (``results/smoke`` is git-ignored)."""
+    return store_dir() / profile
+
+
 def _write_csv(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
