@@ -71,11 +71,12 @@ _SMOKE_TRAINING = TrainBudget(
     iwae_samples=8, iwae_examples=64, mi_batch=128, train_limit=1024, hard_example_pool=256,
 )  # fmt: skip
 # The reduced CPU profile: 5 betas spanning both sides of 1 (the paper's 0.01 ... 3), 2 restarts so
-# that error bars exist, 4,000 iterations (31 epochs of CV(16k), 6 of Default).  One MLP-1
-# configuration (10 members) is ~15 minutes of training on 2 cores (~45 model-steps/s), so the four
-# configurations of Figure 3 take about an hour.  Final metrics on 8,192 examples per partition.
+# that error bars exist, 6,000 iterations (47 epochs of CV(16k), 9 of Default).  One configuration
+# (10 members) is ~12 minutes of training for MLP-1 and ~17 for MLP-3 on 2 cores (85 and 60
+# model-steps/s, benchmarks/README.md), so the four configurations of Figure 3 take about an hour.
+# Final metrics on 8,192 examples per partition.
 _CPU_TRAINING = TrainBudget(
-    betas=(0.01, 0.1, 0.3, 1.0, 3.0), seeds=(0, 1), iterations=4000, eval_every=250, curve_examples=1024,
+    betas=(0.01, 0.1, 0.3, 1.0, 3.0), seeds=(0, 1), iterations=6000, eval_every=250, curve_examples=1024,
     eval_examples=8192, iwae_samples=100, iwae_examples=500,
 )  # fmt: skip
 _CPU_DEMO = TrainBudget(
