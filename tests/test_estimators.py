@@ -10,11 +10,14 @@ from torch.distributions import Normal, kl_divergence
 
 from rdvae import estimators as E
 
-torch.set_default_dtype(torch.float64)
 
-
-def teardown_module():
-    torch.set_default_dtype(torch.float32)
+@pytest.fixture(autouse=True)
+def float64():
+    """These checks compare against closed forms to 1e-10: run them in double precision."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def test_rate_is_the_analytic_kl():
@@ -145,3 +148,19 @@ def test_mi_estimator_rejects_a_batch_larger_than_the_data():
     z, mu, logvar = _codes(8, 1.0, seed=10)
     with pytest.raises(ValueError, match="batch"):
         E.mi_and_marginal_kl(z, mu, logvar, n_data=4)
+
+
+def test_infinite_capacity_decoder_limits():
+    g = torch.Generator().manual_seed(11)
+    train_mu = torch.randn(50, 10, generator=g) * 3
+    images = torch.rand(50, 12, generator=g)
+    # tight posteriors: a code at training point j's mean is decoded as image j, with weight 1
+    tight = torch.full((50, 10), math.log(1e-4))
+    optimal, weight = E.infinite_capacity_decoder(train_mu[[4, 17]], train_mu, tight, images)
+    torch.testing.assert_close(optimal, images[[4, 17]])
+    torch.testing.assert_close(weight, torch.ones(2))
+    # very broad posteriors: every training point equally likely, so x* is the mean image
+    broad = torch.full((50, 10), math.log(1e6))
+    optimal, weight = E.infinite_capacity_decoder(torch.zeros(3, 10), train_mu, broad, images)
+    torch.testing.assert_close(optimal, images.mean(0).expand(3, -1), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(weight, torch.full((3,), 1 / 50), rtol=1e-4, atol=0)

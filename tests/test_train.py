@@ -91,6 +91,29 @@ def test_a_diverging_member_is_recorded_and_the_others_are_untouched(stacked):
     assert all(r["status"] == "ok" and np.isfinite(r["log_px"]) for k, r in rows.items() if k[:2] != (0.3, 1))
 
 
+def test_early_stopping_keeps_each_members_best_validation_parameters():
+    config = RunConfig(
+        betas=(0.3, 1.0), seeds=(0,), early_stopping=True, patience=2, **{**SMALL, "iterations": 400}
+    )
+    trainer = train.Trainer(config)
+    assert len(trainer.data.validation_idx) == round(0.1 * 512)
+    assert np.intersect1d(trainer.data.validation_idx, trainer.data.train_idx).size == 0
+    assert len(trainer.data.train_idx) + len(trainer.data.validation_idx) == 512
+    trainer.train(progress=False)
+    for m, (beta, _) in enumerate(config.members):
+        validation = [r for r in trainer.curves if r["partition"] == "validation" and r["beta"] == beta]
+        losses = {r["iteration"]: r["distortion"] + beta * r["rate"] for r in validation}
+        best = min(losses, key=losses.get)
+        assert trainer.best_iteration[m] == best
+        if trainer.stopped_early:
+            assert trainer.iteration - best >= config.patience * config.eval_every
+    # the restored parameters are the best ones: evaluating them again gives the best validation loss
+    trainer.evaluate_curves()
+    for m, (beta, _) in enumerate(config.members):
+        last = [r for r in trainer.curves if r["partition"] == "validation" and r["beta"] == beta][-1]
+        assert last["distortion"] + beta * last["rate"] == pytest.approx(trainer.best_loss[m], rel=1e-5)
+
+
 def test_run_stores_results_and_loads_them_without_training(tmp_path, monkeypatch):
     config = RunConfig(betas=(1.0,), seeds=(0,), **SMALL)
     results = train.run(config, store_path=tmp_path, progress=False)
@@ -104,6 +127,8 @@ def test_run_stores_results_and_loads_them_without_training(tmp_path, monkeypatc
     assert row["mi"] <= np.log(len(train.TrainingData.load(config, torch.device("cpu")).test_idx)) + 1e-9
     assert row["mi"] + row["marginal_kl"] == pytest.approx(row["rate"], rel=0.25)  # in expectation only
     assert results.reconstructions["reconstructions"].shape == (1, 3, 32, 32)
+    assert results.reconstructions["optimal_reconstructions"].shape == (1, 3, 32, 32)
+    assert 1 / 512 <= row["memorisation_weight"] <= 1 and row["distance_to_input"] > 0
     assert not train.Trainer(config).checkpoint_path().exists()  # removed once stored
 
     monkeypatch.setattr(train, "Trainer", None)  # a second run must not train

@@ -41,6 +41,10 @@ class RunConfig:
     iwae_examples: int = 2000  # examples per partition for log p(x)
     mi_batch: int = 512  # batch of the MI / marginal-KL estimator (paper: 512)
     hard_example_pool: int = 1500  # test examples searched for the 90th-percentile hard example
+    memorisation_examples: int = 64  # test examples for the infinite-capacity-decoder diagnostic
+    early_stopping: bool = False  # hold out a validation set and keep each member's best -L_beta
+    validation_fraction: float = 0.1  # of the training set, when early_stopping
+    patience: int = 20  # evaluations without improvement before a member counts as stopped
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -60,6 +64,8 @@ class RunConfig:
             )
         if self.dataset != "tetrominoes":
             raise ValueError(f"unknown dataset {self.dataset!r}; only 'tetrominoes' is available")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if self.mi_batch < 2:
             raise ValueError(f"mi_batch must be >= 2, got {self.mi_batch}")
         get_architecture(self.arch)

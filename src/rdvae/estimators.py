@@ -10,6 +10,7 @@ All quantities are in nats per example.  Shapes: ``x`` (..., D) pixel values in 
 - log p(x)       importance-weighted bound with the encoder as proposal (Burda et al. 2016)
 - I_q(x;z), KL(q(z)||p(z))   minibatch estimator of Esmaeili et al. (2019), SPEC d.4, with
   R = I_q + KL(q(z)||p(z)) (paper eq. 5)
+- x*(z)          the output of the optimal (infinite-capacity) Bernoulli decoder, SPEC d.6
 """
 
 from __future__ import annotations
@@ -115,3 +116,18 @@ def mi_and_marginal_kl(
     mi = (own - log_q_marginal).mean()
     marginal_kl = (log_q_marginal - log_standard_normal(z)).mean()
     return mi, marginal_kl
+
+
+def infinite_capacity_decoder(
+    z: torch.Tensor, train_mu: torch.Tensor, train_logvar: torch.Tensor, train_images: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The optimal Bernoulli decoder's output at codes z, and its largest weight (SPEC d.6).
+
+    For a fixed encoder, the decoder maximising E_{q(x,z)} log p(x|z) outputs at z the posterior-
+    weighted mean of the training images: x*(z) = sum_n w_n(z) x_n, w_n(z) = q(z|x_n) / sum_m q(z|x_m).
+    Shapes: z (E, d); train_mu, train_logvar (N, d); train_images (N, D).  Returns x* (E, D) and
+    max_n w_n(z) (E,).
+    """
+    log_w = log_normal_diag(z[:, None, :], train_mu[None], train_logvar[None])  # (E, N)
+    weights = torch.softmax(log_w, dim=1)
+    return weights @ train_images, weights.max(dim=1).values

@@ -10,6 +10,13 @@ For each partition (train = the examples trained on; test) and member:
   without replacement (one pass over the evaluated examples), with N = the partition's size;
 - ``n``: examples evaluated.
 
+Memorisation diagnostic (SPEC d.6; test rows): an infinite-capacity Bernoulli decoder at code z would
+output the posterior-weighted mean of the training images, x*(z) = sum_n w_n(z) x_n with
+w_n(z) = q(z|x_n) / sum_m q(z|x_m).  At z = mu(x) for ``memorisation_examples`` random test images we
+report the mean largest weight (``memorisation_weight``: near 1 means x* is a single training image),
+and the mean l2 pixel distance from the VAE's reconstruction to x* (``distance_to_optimal``) and to
+the input itself (``distance_to_input``).  A memorising VAE reconstructs close to x* and far from x.
+
 Diverged members get status ``diverged`` and keep the rate and distortion of their last finite
 learning-curve evaluation (other columns empty).  The hard example is the test image at the 90th
 percentile of nearest-training-neighbour distance among ``hard_example_pool`` random test images;
@@ -116,6 +123,51 @@ def _log_px(trainer, rows: np.ndarray) -> dict[int, float]:
     return {m: total / len(rows) for m, total in totals.items()}
 
 
+@torch.no_grad()
+def _train_posteriors(trainer, group: list[int], model) -> tuple[torch.Tensor, torch.Tensor]:
+    """mu, logvar (G, N_train, d) of every training image under each member of one stack."""
+    mus, logvars = [], []
+    for start in range(0, len(trainer.data.train), 4096):
+        x = trainer.data.train[start : start + 4096]
+        mu, logvar = model.encode(x.expand(len(group), *x.shape))
+        mus.append(mu)
+        logvars.append(logvar)
+    return torch.cat(mus, 1), torch.cat(logvars, 1)
+
+
+@torch.no_grad()
+def optimal_decoder(trainer, x: torch.Tensor) -> dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """For images x (E, 3, 32, 32): per member, (x*(mu(x)) (E, 3072), the largest weight (E,), and the
+    VAE's reconstruction sigmoid(decode(mu(x))) (E, 3072))."""
+    flat_train = trainer.data.train.flatten(1)  # (N, 3072)
+    out = {}
+    for group, model in zip(trainer.groups, trainer.models, strict=True):
+        train_mu, train_logvar = _train_posteriors(trainer, group, model)  # (G, N, d)
+        mu, _ = model.encode(x.expand(len(group), *x.shape))  # (G, E, d)
+        recon = torch.sigmoid(model.decode(mu))  # (G, E, 3072)
+        for k, m in enumerate(group):
+            log_w = estimators.log_normal_diag(
+                mu[k][:, None, :], train_mu[k][None], train_logvar[k][None]
+            )  # (E, N)
+            weights = torch.softmax(log_w, dim=1)
+            out[m] = (weights @ flat_train, weights.max(dim=1).values, recon[k])
+    return out
+
+
+def memorisation(trainer) -> dict[int, dict[str, float]]:
+    cfg = trainer.config
+    rows = _subset(trainer.data.test_idx, cfg.memorisation_examples, 3)
+    x = torch.from_numpy(tetrominoes.images(rows)).to(trainer.device)
+    result = {}
+    for m, (optimal, max_weight, recon) in optimal_decoder(trainer, x).items():
+        result[m] = {
+            "memorisation_weight": max_weight.mean().item(),
+            "distance_to_optimal": (recon - optimal).norm(dim=1).mean().item(),
+            "distance_to_input": (recon - x.flatten(1)).norm(dim=1).mean().item(),
+        }
+    return result
+
+
 def hard_example(trainer) -> dict[str, np.ndarray]:
     """The 90th-percentile test example of the run's split, its nearest training image, and every
     member's reconstruction of it."""
@@ -127,15 +179,20 @@ def hard_example(trainer) -> dict[str, np.ndarray]:
     test_index, neighbour_index, distance = result.hard_example(90)
     images = tetrominoes.images([test_index, neighbour_index])
     x = torch.from_numpy(images[:1]).to(trainer.device)
-    recon = []
-    with torch.no_grad():
-        for group, model in zip(trainer.groups, trainer.models, strict=True):
-            mu, _ = model.encode(x.expand(len(group), *x.shape))
-            recon.append(torch.sigmoid(model.decode(mu)).reshape(len(group), 3, 32, 32).cpu())
+    decoded = optimal_decoder(trainer, x)
+    members = range(len(trainer.members))
     return {
         "betas": np.array([b for b, _ in trainer.members]),
         "seeds": np.array([s for _, s in trainer.members]),
-        "reconstructions": torch.cat(recon).numpy(),
+        "reconstructions": torch.stack([decoded[m][2][0] for m in members])
+        .reshape(-1, 3, 32, 32)
+        .cpu()
+        .numpy(),
+        "optimal_reconstructions": torch.stack([decoded[m][0][0] for m in members])
+        .reshape(-1, 3, 32, 32)
+        .cpu()
+        .numpy(),
+        "optimal_max_weight": np.array([decoded[m][1][0].item() for m in members]),
         "test_image": images[0],
         "neighbour_image": images[1],
         "test_index": np.array(test_index),
@@ -155,10 +212,18 @@ def evaluate_run(trainer, progress: bool = False) -> RunResults:
     for row in trainer.curves:  # rows are in iteration order: the last one per key wins
         last_good[(row["beta"], row["seed"], row["partition"])] = row
     members = []
+    memo = memorisation(trainer)
     for partition, (idx, population) in partitions.items():
         metrics = evaluate_partition(trainer, idx, population, progress)
         for m, (beta, seed) in enumerate(trainer.members):
-            row = {"beta": beta, "seed": seed, "partition": partition}
+            row = {
+                "beta": beta,
+                "seed": seed,
+                "partition": partition,
+                "best_iteration": trainer.best_iteration[m],
+            }
+            if partition == "test":
+                row.update(memo[m])
             if trainer.diverged_at[m] is None and np.isfinite(list(metrics[m].values())[1:]).all():
                 members.append({**row, **metrics[m], "status": "ok", "diverged_at": None})
             else:

@@ -180,6 +180,13 @@ class StackedVAE(nn.Module):
                 h = torch.relu(h)
         return h.reshape(b, m, IMAGE_SIZE).transpose(0, 1)  # (B, M*3, 32, 32) -> (M, B, 3072)
 
+    @torch.no_grad()
+    def load_member_state(self, m: int, state: dict[str, torch.Tensor]) -> None:
+        """Write a :meth:`member_state` back into member m's slices."""
+        for i, layer in enumerate(self.layers_in_order()):
+            for role, view in zip(("weight", "bias"), _member_slices(layer, m), strict=True):
+                view.copy_(state[f"{i}.{role}"])
+
     def member_state(self, m: int) -> dict[str, torch.Tensor]:
         """Member m's parameters (copies), keyed by layer index and role."""
         return {

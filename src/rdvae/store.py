@@ -4,7 +4,9 @@
 
 - ``config.json``          the frozen :class:`~rdvae.config.RunConfig` and its run id
 - ``members.csv``          one row per (beta, seed, partition): n, rate, distortion, elbo, log_px, mi,
-                           marginal_kl, status (``ok`` or ``diverged``), diverged_at
+                           marginal_kl, status (``ok`` or ``diverged``), diverged_at, best_iteration
+                           (early stopping), and on test rows the memorisation diagnostic:
+                           memorisation_weight, distance_to_optimal, distance_to_input
 - ``curves.csv``           learning curves: iteration, beta, seed, partition, rate, distortion
 - ``reconstructions.npz``  the hard test example, its nearest training image, and every member's
                            reconstruction of it (so figures and sliders need no model)
@@ -36,10 +38,11 @@ from rdvae.config import RunConfig
 STORE_ENV = "RDVAE_STORE"
 MEMBER_COLUMNS = (
     "beta", "seed", "partition", "n", "rate", "distortion", "elbo", "log_px", "mi", "marginal_kl",
-    "status", "diverged_at",
+    "status", "diverged_at", "best_iteration", "memorisation_weight", "distance_to_optimal",
+    "distance_to_input",
 )  # fmt: skip
 CURVE_COLUMNS = ("iteration", "beta", "seed", "partition", "rate", "distortion")
-_INT_COLUMNS = {"seed", "n", "iteration", "diverged_at"}
+_INT_COLUMNS = {"seed", "n", "iteration", "diverged_at", "best_iteration"}
 _TEXT_COLUMNS = {"partition", "status"}
 
 

@@ -13,6 +13,11 @@ Loss of member m on its minibatch: mean_b [D(x_b) + beta_m R(x_b)] = -L_beta (pa
 Bernoulli distortion with one reparameterised sample, analytic rate.  Adam (fused), constant
 learning rate, no KL annealing.
 
+Early stopping (SPEC A-3, ``config.early_stopping``): a validation fraction of the training set is
+held out; at every evaluation each member's -L_beta on it is compared with its best so far, the best
+parameters are kept, and training ends once every member has gone ``patience`` evaluations without
+improving.  The final metrics are those of each member's best parameters.
+
 Robustness: a checkpoint (models, Adam states, every generator, the epoch permutations, the
 learning curves) is written atomically to the cache folder every ``checkpoint_seconds`` and on
 SIGINT/SIGTERM; running the same configuration again resumes it and ends with the same numbers as an
@@ -56,6 +61,7 @@ class TrainingData:
     train_idx: np.ndarray  # indices into factors() actually trained on
     test_idx: np.ndarray
     train: torch.Tensor  # (N_train, 3, 32, 32) on the device
+    validation_idx: np.ndarray | None = None  # held out of the training set for early stopping
 
     @classmethod
     def load(cls, config: RunConfig, device: torch.device) -> TrainingData:
@@ -63,8 +69,14 @@ class TrainingData:
         if config.train_limit is not None and config.train_limit < len(train_idx):
             rng = np.random.default_rng(0)
             train_idx = np.sort(rng.choice(train_idx, size=config.train_limit, replace=False))
+        validation_idx = None
+        if config.early_stopping:
+            order = np.random.default_rng(1).permutation(len(train_idx))
+            n_validation = max(1, round(config.validation_fraction * len(train_idx)))
+            validation_idx = np.sort(train_idx[order[:n_validation]])
+            train_idx = np.sort(train_idx[order[n_validation:]])
         images = torch.from_numpy(tetrominoes.images(train_idx)).to(device)
-        return cls(train_idx, test_idx, images)
+        return cls(train_idx, test_idx, images, validation_idx)
 
 
 def member_losses(model: StackedVAE, x: torch.Tensor, noise: torch.Tensor, betas: torch.Tensor):
@@ -123,6 +135,13 @@ class Trainer:
             name: np.sort(rng.choice(idx, min(config.curve_examples, len(idx)), replace=False))
             for name, idx in (("train", self.data.train_idx), ("test", self.data.test_idx))
         }
+        # early stopping: per member, the best validation -L_beta, when, and those parameters
+        self.best_loss = [math.inf] * m_total
+        self.best_iteration: list[int | None] = [None] * m_total
+        self.best_state: dict[int, dict[str, torch.Tensor]] = {}
+        self.stopped_early = False
+        if config.early_stopping:
+            self.curve_idx["validation"] = self.data.validation_idx[: max(config.curve_examples, 2048)]
 
     # ----------------------------------------------------------------------------------- training
     def _next_batch(self) -> torch.Tensor:
@@ -166,12 +185,35 @@ class Trainer:
             for group, model in zip(self.groups, self.models, strict=True):
                 xs = x.expand(len(group), *x.shape)  # (G, n, 3, 32, 32): same images for every member
                 noise = self.member_noise(group, len(idx), stream=3)
-                _, distortion, rate = member_losses(model, xs, noise, self.betas[group])
-                for m, d, r in zip(group, distortion.tolist(), rate.tolist(), strict=True):
-                    if self.diverged_at[m] is None:
-                        beta, seed = self.members[m]
-                        row = {"partition": partition, "rate": r, "distortion": d}
-                        self.curves.append({"iteration": self.iteration, "beta": beta, "seed": seed, **row})
+                loss, distortion, rate = member_losses(model, xs, noise, self.betas[group])
+                for k, m in enumerate(group):
+                    if self.diverged_at[m] is not None:
+                        continue
+                    beta, seed = self.members[m]
+                    row = {"partition": partition, "rate": rate[k].item(), "distortion": distortion[k].item()}
+                    self.curves.append({"iteration": self.iteration, "beta": beta, "seed": seed, **row})
+                    if partition == "validation" and loss[k].item() < self.best_loss[m]:
+                        self.best_loss[m], self.best_iteration[m] = loss[k].item(), self.iteration
+                        self.best_state[m] = {key: v.cpu() for key, v in model.member_state(k).items()}
+
+    def patience_exhausted(self) -> bool:
+        """Early stopping: has every live member gone ``patience`` evaluations without improving?"""
+        evaluations = self.config.patience * self.config.eval_every
+        live = [m for m in range(len(self.members)) if self.diverged_at[m] is None]
+        return all(
+            self.best_iteration[m] is not None and self.iteration - self.best_iteration[m] >= evaluations
+            for m in live
+        )
+
+    @torch.no_grad()
+    def restore_best(self) -> None:
+        """Early stopping: put each member's best validation parameters back into its stack."""
+        for group, model in zip(self.groups, self.models, strict=True):
+            for k, m in enumerate(group):
+                if m in self.best_state:
+                    model.load_member_state(
+                        k, {key: v.to(self.device) for key, v in self.best_state[m].items()}
+                    )
 
     def member_noise(self, group: list[int], n: int, stream: int) -> torch.Tensor:
         """Standard-normal noise (G, n, d) for evaluation: fresh per member from (seed, stream), so it
@@ -207,6 +249,7 @@ class Trainer:
             "diverged_at": self.diverged_at,
             "curves": self.curves,
             "elapsed": self.elapsed,
+            "best": (self.best_loss, self.best_iteration, self.best_state, self.stopped_early),
         }
 
     def save_checkpoint(self) -> Path:
@@ -246,6 +289,7 @@ class Trainer:
         self.permutations = None if perms is None else perms.to(self.device)
         self.nonfinite = state["nonfinite"].to(self.device)
         self.diverged_at, self.curves, self.elapsed = state["diverged_at"], state["curves"], state["elapsed"]
+        self.best_loss, self.best_iteration, self.best_state, self.stopped_early = state["best"]
         return True
 
     # ------------------------------------------------------------------------------------- the run
@@ -270,7 +314,7 @@ class Trainer:
         try:
             if self.iteration == 0:
                 self.evaluate_curves()
-            while self.iteration < cfg.iterations:
+            while self.iteration < cfg.iterations and not self.stopped_early:
                 self.step()
                 bar.update(1)
                 at_eval = self.iteration % cfg.eval_every == 0 or self.iteration == cfg.iterations
@@ -278,9 +322,11 @@ class Trainer:
                     self.evaluate_curves()
                     alive = sum(d is None for d in self.diverged_at)
                     bar.set_postfix(members=f"{alive}/{len(self.members)}", refresh=False)
+                    self.stopped_early = cfg.early_stopping and self.patience_exhausted()
                 self.elapsed = time.perf_counter() - start
                 due = time.monotonic() - last_checkpoint >= checkpoint_seconds
-                if stop["signal"] is not None or (at_eval and due) or self.iteration == cfg.iterations:
+                finished = self.iteration == cfg.iterations or self.stopped_early
+                if stop["signal"] is not None or (at_eval and due) or finished:
                     self.save_checkpoint()
                     last_checkpoint = time.monotonic()
                 if stop["signal"] is not None:
@@ -293,6 +339,8 @@ class Trainer:
             bar.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        if cfg.early_stopping:
+            self.restore_best()
 
     def provenance(self) -> dict:
         return {
@@ -302,6 +350,7 @@ class Trainer:
             "device": str(self.device),
             "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
             "stacks": [len(g) for g in self.groups],
+            "iterations_run": self.iteration,
             "train_seconds": round(self.elapsed, 1),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
