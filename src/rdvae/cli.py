@@ -75,7 +75,12 @@ def _cmd_train(args) -> int:
     try:
         resolve_device(args.device)
         config = get_profile(args.profile).training.config(
-            args.split, args.arch, betas=args.betas, seeds=args.seeds, iterations=args.iterations
+            args.split,
+            args.arch,
+            betas=args.betas,
+            seeds=args.seeds,
+            iterations=args.iterations,
+            early_stopping=args.early_stopping or None,
         )
         print(f"run {config.run_id}: {len(config.members)} members, {config.iterations:,} iterations")
         results = train.run(config, args.device, args.store, args.checkpoint_every, args.stack_size)
@@ -140,6 +145,11 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("--betas", type=_floats, help="comma-separated beta grid (default: the profile's)")
     fit.add_argument("--seeds", type=_ints, help="comma-separated seeds (default: the profile's)")
     fit.add_argument("--iterations", type=int, help="training iterations (default: the profile's)")
+    fit.add_argument(
+        "--early-stopping",
+        action="store_true",
+        help="hold out 10%% of the training set and keep each member's best validation -L_beta",
+    )
     fit.add_argument("--device", default="cpu", help="cpu or cuda")
     fit.add_argument("--store", help="results store folder (default: $RDVAE_STORE or <book>/results)")
     fit.add_argument(

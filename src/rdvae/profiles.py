@@ -39,13 +39,13 @@ class TrainBudget:
     hard_example_pool: int = 1500
 
     def config(self, split: str, arch: str, **overrides) -> RunConfig:
-        """The run config of (split, arch) under this budget; ``overrides`` replace any field
-        (``betas``, ``seeds``, ``iterations``, ...); None values are ignored."""
-        budget = replace(
-            self, **{k: v for k, v in overrides.items() if v is not None and k in self.__dataclass_fields__}
-        )
-        fields = asdict(budget)
-        return RunConfig(split=split, arch=arch, **fields)
+        """The run config of (split, arch) under this budget.  ``overrides`` replace budget fields
+        (``betas``, ``seeds``, ``iterations``, ...) or set other :class:`RunConfig` fields
+        (``early_stopping``, ...); None values are ignored."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        budget = replace(self, **{k: v for k, v in given.items() if k in self.__dataclass_fields__})
+        extra = {k: v for k, v in given.items() if k not in self.__dataclass_fields__}
+        return RunConfig(split=split, arch=arch, **asdict(budget), **extra)
 
 
 @dataclass(frozen=True)
