@@ -43,3 +43,27 @@ def test_unknown_device_is_rejected():
 def test_param_values_are_parsed_as_yaml():
     args = cli.parser().parse_args(["book", "-p", "betas=[0.1, 1]", "-p", "seed=3"])
     assert dict(args.param) == {"betas": [0.1, 1], "seed": 3}
+
+
+def test_train_options_reach_the_run_config():
+    from rdvae.profiles import get_profile
+
+    args = cli.parser().parse_args(
+        [
+            "train",
+            "--arch",
+            "mlp3",
+            "--split",
+            "cv-0.2",
+            "--betas",
+            "0.5,2",
+            "--seeds",
+            "3",
+            "--early-stopping",
+        ]
+    )
+    config = get_profile("smoke").training.config(
+        args.split, args.arch, betas=args.betas, seeds=args.seeds, early_stopping=args.early_stopping
+    )
+    assert (config.arch, config.split, config.betas, config.seeds) == ("mlp3", "cv-0.2", (0.5, 2.0), (3,))
+    assert config.early_stopping and config.iterations == get_profile("smoke").training.iterations

@@ -153,6 +153,13 @@ def test_the_store_refuses_a_tampered_or_broken_run(tmp_path):
         store.load(config, tmp_path)
 
 
+@pytest.mark.parametrize("early", [False, True])
+def test_partition_sizes_match_the_loaded_data(early):
+    config = RunConfig(betas=(1.0,), seeds=(0,), early_stopping=early, **SMALL)
+    data = train.TrainingData.load(config, torch.device("cpu"))
+    assert config.partition_sizes() == {"train": len(data.train_idx), "test": len(data.test_idx)}
+
+
 def test_config_validation_and_stable_ids():
     a = RunConfig(betas=(0.1, 1), seeds=(0,), **SMALL)
     assert a.run_id == RunConfig(betas=[0.1, 1.0], seeds=[0], **SMALL).run_id

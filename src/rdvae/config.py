@@ -76,6 +76,15 @@ class RunConfig:
         """(beta, seed) of every member, seed-major: member index = seed_index * len(betas) + beta_index."""
         return [(beta, seed) for seed in self.seeds for beta in self.betas]
 
+    def partition_sizes(self) -> dict[str, int]:
+        """Examples in each partition as trained and evaluated: N_train after ``train_limit`` and the
+        early-stopping hold-out (the N of the MI estimator on the training set), and N_test."""
+        train, test = splits.get_split(self.split)
+        n_train = len(train) if self.train_limit is None else min(len(train), self.train_limit)
+        if self.early_stopping:
+            n_train -= max(1, round(self.validation_fraction * n_train))
+        return {"train": n_train, "test": len(test)}
+
     def to_json(self) -> dict:
         return asdict(self)
 

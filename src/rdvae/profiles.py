@@ -61,6 +61,8 @@ class Profile:
     nn_train_max: int | None  # cap on the training images searched (None: the whole training set)
     training: TrainBudget  # each configuration of a figure
     demo: TrainBudget  # the small sweep trained live in chapter 4
+    train_missing_runs: bool  # figure chapters train runs the store lacks (else they list them)
+    decides_claims: bool  # whether this budget is big enough for the ledger to give verdicts
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -101,6 +103,8 @@ PROFILES = {
         nn_train_max=1024,
         training=_SMOKE_TRAINING,
         demo=_SMOKE_TRAINING,
+        train_missing_runs=True,
+        decides_claims=False,
     ),
     "cpu": Profile(
         name="cpu",
@@ -112,6 +116,8 @@ PROFILES = {
         nn_train_max=None,
         training=_CPU_TRAINING,
         demo=_CPU_DEMO,
+        train_missing_runs=False,
+        decides_claims=True,
     ),
     "paper": Profile(
         name="paper",
@@ -128,6 +134,8 @@ PROFILES = {
         nn_train_max=None,
         training=_PAPER_TRAINING,
         demo=replace(_CPU_DEMO, iterations=10_000, eval_every=500),
+        train_missing_runs=True,
+        decides_claims=True,
     ),
 }
 DEFAULT_PROFILE = "cpu"

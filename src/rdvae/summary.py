@@ -1,0 +1,44 @@
+"""Per-beta summaries of a run: mean and spread over seeds of every metric, for one partition.
+
+Only members with status ``ok`` count; diverged members are reported separately by the chapters.
+The spread is the sample standard deviation over seeds (0 with a single seed), as the paper's error
+bars (section 4.4).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from rdvae.store import RunResults
+
+METRICS = (
+    "rate", "distortion", "elbo", "log_px", "mi", "marginal_kl",
+    "memorisation_weight", "distance_to_optimal", "distance_to_input",
+)  # fmt: skip
+
+
+def by_beta(results: RunResults, partition: str) -> list[dict]:
+    """One dict per beta (ascending): ``beta``, ``seeds`` and ``<metric>``, ``<metric>_std``."""
+    rows = results.rows(partition, status="ok")
+    out = []
+    for beta in sorted({r["beta"] for r in rows}):
+        group = [r for r in rows if r["beta"] == beta]
+        entry = {"beta": beta, "seeds": len(group)}
+        for metric in METRICS:
+            values = np.array(
+                [r[metric] for r in group if r.get(metric) is not None and math.isfinite(r[metric])]
+            )
+            entry[metric] = float(values.mean()) if len(values) else math.nan
+            entry[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        out.append(entry)
+    return out
+
+
+def column(summary: list[dict], metric: str) -> np.ndarray:
+    return np.array([row[metric] for row in summary])
+
+
+def at_beta(summary: list[dict], beta: float) -> dict | None:
+    return next((row for row in summary if math.isclose(row["beta"], beta)), None)
