@@ -57,9 +57,10 @@ def test_math_is_typeset_offline(smoke_book, browser):
     page.close()
 
 
-def test_static_slider_changes_the_image(smoke_book, browser):
+@pytest.mark.parametrize("chapter,steps", [("02_tetrominoes", 3), ("05_fig3_capacity", 2)])
+def test_static_slider_changes_the_image(smoke_book, browser, chapter, steps):
     root, _, _ = smoke_book
-    page, requests = _open(browser, root / "_build" / "html" / "_executed" / "02_tetrominoes.html")
+    page, requests = _open(browser, root / "_build" / "html" / "_executed" / f"{chapter}.html")
     page.wait_for_selector("img.widget-image", timeout=15000)
     handle = page.locator(".widget-hslider .noUi-handle").first
 
@@ -69,12 +70,12 @@ def test_static_slider_changes_the_image(smoke_book, browser):
     seen = [visible_image()]
     readouts = [page.locator(".widget-readout").first.inner_text()]
     handle.focus()
-    for _ in range(3):
+    for _ in range(steps):
         page.keyboard.press("ArrowRight")
         page.wait_for_timeout(200)
         seen.append(visible_image())
         readouts.append(page.locator(".widget-readout").first.inner_text())
-    assert len(set(seen)) == 4, readouts
+    assert len(set(seen)) == steps + 1, readouts
     assert readouts[0] != readouts[-1]
     assert _external(requests) == []
     page.close()

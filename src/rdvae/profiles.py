@@ -69,7 +69,7 @@ class Profile:
 
 
 _SMOKE_TRAINING = TrainBudget(
-    betas=(0.1, 1.0), seeds=(0,), iterations=40, eval_every=20, curve_examples=128, eval_examples=512,
+    betas=(0.1, 1.0, 3.0), seeds=(0,), iterations=40, eval_every=20, curve_examples=128, eval_examples=512,
     iwae_samples=8, iwae_examples=64, mi_batch=128, train_limit=1024, hard_example_pool=256,
 )  # fmt: skip
 # The reduced CPU profile: 5 betas spanning both sides of 1 (the paper's 0.01 ... 3), 2 restarts so

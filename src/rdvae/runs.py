@@ -33,6 +33,7 @@ def label(key: RunKey) -> str:
 
 
 def command(profile: str, key: RunKey) -> str:
+    """The ``rdvae train`` command that produces ``key`` at ``profile`` (``PROFILE`` as a placeholder)."""
     split, arch, *variant = key
     flag = " --early-stopping" if variant else ""
     return f"rdvae train --profile {profile} --arch {arch} --split {split}{flag} --store results/{profile}"

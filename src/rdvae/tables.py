@@ -33,3 +33,31 @@ def html_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None, di
         for row in rows
     )
     return HTML(f'<table class="rdvae-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+
+
+_STATUS_COLOURS = {
+    "reproduced": "#d4edda",
+    "not reproduced": "#f8d7da",
+    "inconclusive at this profile": "#fff3cd",
+}
+
+
+def verdict_table(verdicts, profile: str) -> HTML:
+    """The ledger's verdicts: claim, statement, threshold, verdict (coloured), numbers, note."""
+    head = "".join(f"<th>{c}</th>" for c in ("claim", "statement", "threshold", "verdict", "numbers"))
+    body = []
+    for v in verdicts:
+        numbers = "<br>".join(f"{html.escape(str(k))}: {html.escape(str(x))}" for k, x in v.numbers.items())
+        if v.note:
+            numbers += ("<br>" if numbers else "") + f"<em>{html.escape(v.note)}</em>"
+        colour = _STATUS_COLOURS.get(v.status, "white")
+        cells = [v.claim, html.escape(v.statement), html.escape(v.threshold)]
+        body.append(
+            "<tr>"
+            + "".join(f"<td>{c}</td>" for c in cells)
+            + f'<td style="background:{colour}"><b>{v.status}</b>'
+            f'</td><td style="font-size:85%">{numbers}</td></tr>'
+        )
+    caption = f"verdicts computed from the results store at profile <b>{html.escape(profile)}</b>"
+    table = f"<caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+    return HTML(f'<table class="rdvae-table">{table}</table>')

@@ -9,6 +9,7 @@ import io
 from collections.abc import Sequence
 
 import ipywidgets as W
+import matplotlib.pyplot as plt
 
 
 def figure_png(fig, dpi: int = 80) -> bytes:
@@ -26,3 +27,29 @@ def static_slider(pngs: Sequence[bytes], labels: Sequence, description: str) -> 
     slider = W.SelectionSlider(options=[str(label) for label in labels], index=0, description=description)
     W.jslink((slider, "index"), (stack, "selected_index"))
     return W.VBox([slider, stack])
+
+
+def beta_slider(results, partition: str = "test") -> W.VBox:
+    """Static β slider over a run: one :func:`rdvae.plots.beta_frame` per β, switched in the browser."""
+    from rdvae.plots import beta_frame
+
+    betas = sorted(set(results.reconstructions["betas"].tolist()))
+    pngs = []
+    for beta in betas:
+        fig = beta_frame(results, beta, partition)
+        pngs.append(figure_png(fig))
+        plt.close(fig)
+    return static_slider(pngs, [f"{b:g}" for b in betas], description="β")
+
+
+def live_beta_slider(results, partition: str = "test"):
+    """The same view with a running kernel (JupyterLab): an ``interact`` slider that redraws."""
+    from rdvae.plots import beta_frame
+
+    betas = sorted(set(results.reconstructions["betas"].tolist()))
+
+    def show(beta):
+        beta_frame(results, beta, partition)
+        plt.show()
+
+    return W.interact(show, beta=W.SelectionSlider(options=betas, value=betas[0], description="β"))

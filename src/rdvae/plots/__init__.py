@@ -12,11 +12,12 @@ from rdvae.plots.data import (
     rd_plane_schematic,
     split_schematic,
 )
-from rdvae.plots.rd import Curve, Panel, information_figure, rd_figure
+from rdvae.plots.rd import Curve, Panel, beta_frame, information_figure, rd_figure
 
 __all__ = [
     "Curve",
     "Panel",
+    "beta_frame",
     "information_figure",
     "rd_figure",
     "finish",

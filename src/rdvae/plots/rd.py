@@ -171,3 +171,30 @@ def information_figure(entries: Sequence[tuple[str, RunResults]], partition: str
     axes[2].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def beta_frame(results: RunResults, beta: float, partition: str = "test"):
+    """One slider frame: the hard example, the first seed's reconstruction at ``beta``, the nearest
+    training image, and where ``beta`` sits on the run's RD curve."""
+    recon = results.reconstructions
+    seed = recon["seeds"].min()
+    i = int(np.flatnonzero(np.isclose(recon["betas"], beta) & (recon["seeds"] == seed))[0])
+    fig = plt.figure(figsize=(7.2, 2.3))
+    grid = fig.add_gridspec(1, 4, width_ratios=[1, 1, 1, 2.2], wspace=0.25)
+    for k, (title, image) in enumerate(
+        [("test image", recon["test_image"]), (f"β = {beta:g}", recon["reconstructions"][i]),
+         ("nearest train", recon["neighbour_image"])]
+    ):  # fmt: skip
+        ax = fig.add_subplot(grid[0, k])
+        ax.imshow(np.clip(to_hwc(image), 0, 1), interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+        ax.set_axis_off()
+    ax = fig.add_subplot(grid[0, 3])
+    draw_curve(ax, Curve(results, partition, partition))
+    point = summary.at_beta(summary.by_beta(results, partition), beta)
+    if point is not None:
+        ax.plot(point["rate"], point["distortion"], "o", ms=11, mfc="none", mec="C3", mew=2)
+    ax.set_xlabel("R", fontsize=7)
+    ax.set_ylabel("D", fontsize=7)
+    ax.tick_params(labelsize=6)
+    return fig

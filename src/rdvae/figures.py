@@ -1,0 +1,106 @@
+"""The paper's figures, one call each, from the runs a chapter fetched (:func:`rdvae.runs.get_runs`).
+
+A run that is missing at the chosen profile becomes a panel that says so and names the command that
+produces it.  :func:`caption` states what made the figure: the profile, iterations, seeds, beta grid
+and the device the stored runs were trained on.
+"""
+
+from __future__ import annotations
+
+from rdvae import runs as run_keys
+from rdvae.data import splits
+from rdvae.plots import Curve, Panel, information_figure, rd_figure
+
+TRAIN, TEST = "C0", "C3"
+
+
+def caption(runs: dict, profile: str) -> str:
+    present = [r for r in runs.values() if r is not None]
+    if not present:
+        return f"profile {profile}: none of this figure's runs are in the store yet"
+    iterations = sorted({r.config.iterations for r in present})
+    seeds = sorted({s for r in present for s in r.config.seeds})
+    betas = sorted({b for r in present for b in r.config.betas})
+    devices = sorted({r.provenance.get("device_name") or r.provenance.get("device", "?") for r in present})
+    return (
+        f"profile {profile}: {', '.join(f'{i:,}' for i in iterations)} iterations, seeds {seeds}, "
+        f"β ∈ {{{', '.join(f'{b:g}' for b in betas)}}}, mean ± sd over seeds; "
+        f"trained on {', '.join(devices)}; {len(present)} of {len(runs)} runs present"
+    )
+
+
+def trained_on(runs: dict) -> str:
+    """The device(s) the stored runs were trained on, for the figure's provenance footer."""
+    devices = sorted({r.provenance.get("device", "?") for r in runs.values() if r is not None})
+    return ",".join(devices) or "none"
+
+
+def _panel(
+    runs: dict, key: tuple, partitions=("train", "test"), title: str | None = None, strip=True
+) -> Panel:
+    title = title or run_keys.label(key)
+    results = runs.get(key)
+    if results is None:
+        return Panel(title, [], note=f"not run at this profile\n{run_keys.command('PROFILE', key)}")
+    colours = {"train": TRAIN, "test": TEST}
+    curves = [Curve(results, p, p, colours[p]) for p in ("train", "test")]
+    return Panel(title, curves, strip=results)
+
+
+def fig3(runs: dict, profile: str):
+    """Train and test RD curves: rows CV(82k/82k) and CV(16k/147k), columns 1- and 3-layer MLP."""
+    keys = [(s, a) for s in ("default", "cv-0.1") for a in ("mlp1", "mlp3")]
+    return rd_figure([_panel(runs, k, profile) for k in keys], n_cols=2)
+
+
+def fig4(runs: dict, profile: str):
+    """Test RD curves for CV (top) and CD (bottom) splits at four training-set sizes, per depth."""
+    panels = []
+    for family, sizes in (
+        ("CV", ("cv-0.35", "cv-0.2", "cv-0.1", "cv-0.05")),
+        ("CD", ("cd-0.7", "cd-0.4", "cd-0.2", "cd-0.1")),
+    ):
+        for arch in ("mlp1", "mlp3"):
+            curves, missing = [], []
+            for split, colour in zip(sizes, ("C0", "C1", "C2", "C3"), strict=True):
+                results = runs.get((split, arch))
+                n = len(splits.get_split(split)[0])
+                if results is None:
+                    missing.append(f"{split}")
+                else:
+                    curves.append(Curve(results, "test", f"N_train = {n:,}", colour))
+            note = f"not run at profile {profile}: {', '.join(missing)}" if missing and not curves else ""
+            panels.append(Panel(f"{family} splits, {arch.upper()}, test", curves, note=note))
+    return rd_figure(panels, n_cols=2)
+
+
+def fig5(runs: dict, profile: str):
+    """RD curves (train and test) for CV(82k/82k), CV(16k/147k) and Checkerboard, per depth."""
+    keys = [(s, a) for a in ("mlp1", "mlp3") for s in ("default", "cv-0.1", "checkerboard")]
+    return rd_figure([_panel(runs, k, profile) for k in keys], n_cols=3)
+
+
+def fig6(runs: dict, profile: str):
+    """RD curves on CV(16k/147k): MLP against CNN, 1 and 3 layers."""
+    keys = [("cv-0.1", a) for a in ("mlp1", "mlp3", "cnn1", "cnn3")]
+    return rd_figure([_panel(runs, k, profile) for k in keys], n_cols=2)
+
+
+def fig8(runs: dict):
+    """I(x;z) and KL(q(z)||p(z)) against beta on the CV(16k/147k) training set, both depths."""
+    entries = [
+        (arch.upper(), runs[("cv-0.1", arch)]) for arch in ("mlp1", "mlp3") if runs.get(("cv-0.1", arch))
+    ]
+    return information_figure(entries) if entries else None
+
+
+def early_stopping_figure(runs: dict):
+    """Appendix: test RD curves of the 1-layer MLP on CV(16k/147k) with and without early stopping."""
+    curves = []
+    for key, label, colour in (
+        (("cv-0.1", "mlp1"), "trained to the end", "C3"),
+        (("cv-0.1", "mlp1", "early-stopping"), "early stopping", "C2"),
+    ):
+        if runs.get(key) is not None:
+            curves.append(Curve(runs[key], "test", label, colour))
+    return rd_figure([Panel("MLP1 CV(16k/147k), test", curves, note="" if curves else "not run")], n_cols=1)
