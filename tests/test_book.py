@@ -21,6 +21,7 @@ EXPECTED_FIGURES = {
     "06_fig4_training_size": ["fig4_training_size"],
     "07_fig5_checkerboard": ["fig5_checkerboard", "fig5_neighbour_distances"],
     "08_fig6_cnn": ["fig6_cnn"],
+    "09_fig7_datasets": ["fig7_examples", "fig7_datasets"],
     "10_fig8_mi_marginal_kl": ["fig8_mi_marginal_kl"],
     "12_appendix": ["appendix_memorisation", "appendix_early_stopping", "appendix_log_px"],
 }

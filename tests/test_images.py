@@ -168,3 +168,30 @@ def test_md5_helper_matches_hashlib(tmp_path):
     path = tmp_path / "x"
     path.write_bytes(b"abc")
     assert I._md5(path) == hashlib.md5(b"abc").hexdigest()
+
+
+def test_other_datasets_have_random_cv_splits():
+    from rdvae.data import sources
+
+    train, test = sources.get_split("digits", "cv-0.1")
+    assert (len(train), len(test)) == (180, 1617)
+    assert np.intersect1d(train, test).size == 0 and len(train) + len(test) == 1797
+    assert len(sources.get_split("digits", "default")[0]) == 898  # round(0.5 * 1797)
+    with pytest.raises(ValueError, match="not available for digits.*'cv-R'"):
+        sources.get_split("digits", "checkerboard")
+    assert sources.image_source("digits")([0, 5]).shape == (2, 1, 32, 32)
+
+
+def test_a_run_on_another_dataset_trains_and_is_named_by_it(tmp_path):
+    from rdvae import train
+    from rdvae.config import RunConfig
+
+    config = RunConfig(split="cv-0.1", arch="cnn1", dataset="digits", betas=(1.0,), seeds=(0,), iterations=5,
+                       eval_every=5, curve_examples=32, eval_examples=64, iwae_samples=2, iwae_examples=8,
+                       mi_batch=32, hard_example_pool=32)  # fmt: skip
+    assert config.run_id.startswith("digits-cnn1-cv-0.1-")
+    results = train.run(config, store_path=tmp_path, progress=False)
+    assert results.reconstructions["reconstructions"].shape == (1, 1, 32, 32)
+    assert [r["status"] for r in results.members] == ["ok", "ok"]
+    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+        RunConfig(split="cv-0.1", arch="mlp1", dataset="cifar", betas=(1.0,), seeds=(0,), iterations=5)

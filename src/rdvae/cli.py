@@ -81,6 +81,7 @@ def _cmd_train(args) -> int:
             seeds=args.seeds,
             iterations=args.iterations,
             early_stopping=args.early_stopping or None,
+            dataset=args.dataset,
         )
         print(f"run {config.run_id}: {len(config.members)} members, {config.iterations:,} iterations")
         results = train.run(config, args.device, args.store, args.checkpoint_every, args.stack_size)

@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, fields
 
-from rdvae.data import splits
+from rdvae.data import sources, splits
 from rdvae.models import get_architecture
 
 #: The paper's beta grid (footnote 2) and restarts.
@@ -62,14 +62,15 @@ class RunConfig:
             raise ValueError(
                 f"iterations ({self.iterations}) and batch_size ({self.batch_size}) must be >= 1"
             )
-        if self.dataset != "tetrominoes":
-            raise ValueError(f"unknown dataset {self.dataset!r}; only 'tetrominoes' is available")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if self.mi_batch < 2:
             raise ValueError(f"mi_batch must be >= 2, got {self.mi_batch}")
         get_architecture(self.arch)
-        splits.get_split(self.split)  # raises with the valid names
+        if self.dataset == "tetrominoes":
+            splits.get_split(self.split)  # raises with the valid names, without loading anything
+        elif self.dataset not in sources.DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(sources.DATASETS)}")
 
     @property
     def members(self) -> list[tuple[float, int]]:
@@ -79,7 +80,7 @@ class RunConfig:
     def partition_sizes(self) -> dict[str, int]:
         """Examples in each partition as trained and evaluated: N_train after ``train_limit`` and the
         early-stopping hold-out (the N of the MI estimator on the training set), and N_test."""
-        train, test = splits.get_split(self.split)
+        train, test = sources.get_split(self.dataset, self.split)
         n_train = len(train) if self.train_limit is None else min(len(train), self.train_limit)
         if self.early_stopping:
             n_train -= max(1, round(self.validation_fraction * n_train))
@@ -100,4 +101,5 @@ class RunConfig:
     def run_id(self) -> str:
         """Stable 12-hex-digit hash of the canonical JSON of this config."""
         canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return f"{self.arch}-{self.split}-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+        prefix = "" if self.dataset == "tetrominoes" else f"{self.dataset}-"
+        return f"{prefix}{self.arch}-{self.split}-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"

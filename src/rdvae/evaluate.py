@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rdvae import estimators
-from rdvae.data import neighbours, tetrominoes
+from rdvae.data import neighbours, sources
 from rdvae.store import RunResults
 
 EVAL_SEED = 97_531
@@ -57,9 +57,9 @@ def evaluate_partition(
     }
     for start in tqdm(range(0, len(order), batch), desc="evaluating", disable=not progress, leave=False):
         rows = order[start : start + batch]
-        x = torch.from_numpy(tetrominoes.images(rows)).to(device)
+        x = torch.from_numpy(sources.image_source(cfg.dataset)(rows)).to(device)
         for group, model in zip(trainer.groups, trainer.models, strict=True):
-            xs = x.expand(len(group), *x.shape)  # (G, B, 3, 32, 32)
+            xs = x.expand(len(group), *x.shape)  # (G, B, C, 32, 32)
             mu, logvar = model.encode(xs)
             rate = estimators.rate(mu, logvar)  # (G, B)
             distortion = torch.zeros_like(rate)
@@ -101,15 +101,15 @@ def _log_px(trainer, rows: np.ndarray) -> dict[int, float]:
     totals = dict.fromkeys(range(len(trainer.members)), 0.0)
     chunk = 64
     for start in range(0, len(rows), chunk):
-        x = torch.from_numpy(tetrominoes.images(rows[start : start + chunk])).to(device)
-        flat = x.flatten(1)  # (n, 3072)
+        x = torch.from_numpy(sources.image_source(cfg.dataset)(rows[start : start + chunk])).to(device)
+        flat = x.flatten(1)  # (n, C*32*32)
         for group, model in zip(trainer.groups, trainer.models, strict=True):
             g, n = len(group), len(x)
             mu, logvar = model.encode(x.expand(g, *x.shape))  # (G, n, d)
 
             def log_likelihood(z, model=model, g=g, n=n, flat=flat):  # z (k, G, n, d) -> (k, G, n)
                 k = z.shape[0]
-                logits = model.decode(z.transpose(0, 1).reshape(g, k * n, -1))  # (G, k*n, 3072)
+                logits = model.decode(z.transpose(0, 1).reshape(g, k * n, -1))  # (G, k*n, C*32*32)
                 nll = estimators.bernoulli_nll(flat.repeat(k, 1), logits)  # (G, k*n)
                 return -nll.reshape(g, k, n).transpose(0, 1)
 
@@ -137,9 +137,9 @@ def _train_posteriors(trainer, group: list[int], model) -> tuple[torch.Tensor, t
 
 @torch.no_grad()
 def optimal_decoder(trainer, x: torch.Tensor) -> dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """For images x (E, 3, 32, 32): per member, (x*(mu(x)) (E, 3072), the largest weight (E,), and the
-    VAE's reconstruction sigmoid(decode(mu(x))) (E, 3072))."""
-    flat_train = trainer.data.train.flatten(1)  # (N, 3072)
+    """For images x (E, C, 32, 32): per member, (x*(mu(x)) (E, C*32*32), the largest weight (E,), the
+    VAE's reconstruction sigmoid(decode(mu(x))) (E, C*32*32))."""
+    flat_train = trainer.data.train.flatten(1)  # (N, C*32*32)
     out = {}
     for group, model in zip(trainer.groups, trainer.models, strict=True):
         train_mu, train_logvar = _train_posteriors(trainer, group, model)  # (G, N, d)
@@ -157,7 +157,7 @@ def optimal_decoder(trainer, x: torch.Tensor) -> dict[int, tuple[torch.Tensor, t
 def memorisation(trainer) -> dict[int, dict[str, float]]:
     cfg = trainer.config
     rows = _subset(trainer.data.test_idx, cfg.memorisation_examples, 3)
-    x = torch.from_numpy(tetrominoes.images(rows)).to(trainer.device)
+    x = torch.from_numpy(sources.image_source(cfg.dataset)(rows)).to(trainer.device)
     result = {}
     for m, (optimal, max_weight, recon) in optimal_decoder(trainer, x).items():
         result[m] = {
@@ -172,26 +172,24 @@ def hard_example(trainer) -> dict[str, np.ndarray]:
     """The 90th-percentile test example of the run's split, its nearest training image, and every
     member's reconstruction of it."""
     cfg, data = trainer.config, trainer.data
+    image_source = sources.image_source(cfg.dataset)
     rng = np.random.default_rng([EVAL_SEED, cfg.hard_example_pool])
     result = neighbours.split_neighbours(
-        data.train_idx, data.test_idx, tetrominoes.images, cfg.hard_example_pool, rng=rng
+        data.train_idx, data.test_idx, image_source, cfg.hard_example_pool, rng=rng
     )
     test_index, neighbour_index, distance = result.hard_example(90)
-    images = tetrominoes.images([test_index, neighbour_index])
-    x = torch.from_numpy(images[:1]).to(trainer.device)
-    decoded = optimal_decoder(trainer, x)
-    members = range(len(trainer.members))
+    images = image_source([test_index, neighbour_index])  # (2, C, 32, 32)
+    decoded = optimal_decoder(trainer, torch.from_numpy(images[:1]).to(trainer.device))
+    members, shape = range(len(trainer.members)), images.shape[1:]
+
+    def stacked(part: int) -> np.ndarray:
+        return torch.stack([decoded[m][part][0] for m in members]).reshape(-1, *shape).cpu().numpy()
+
     return {
         "betas": np.array([b for b, _ in trainer.members]),
         "seeds": np.array([s for _, s in trainer.members]),
-        "reconstructions": torch.stack([decoded[m][2][0] for m in members])
-        .reshape(-1, 3, 32, 32)
-        .cpu()
-        .numpy(),
-        "optimal_reconstructions": torch.stack([decoded[m][0][0] for m in members])
-        .reshape(-1, 3, 32, 32)
-        .cpu()
-        .numpy(),
+        "reconstructions": stacked(2),
+        "optimal_reconstructions": stacked(0),
         "optimal_max_weight": np.array([decoded[m][1][0].item() for m in members]),
         "test_image": images[0],
         "neighbour_image": images[1],

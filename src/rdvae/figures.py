@@ -86,6 +86,12 @@ def fig6(runs: dict, profile: str):
     return rd_figure([_panel(runs, k, profile) for k in keys], n_cols=2)
 
 
+def fig7(runs: dict, datasets: list[str], profile: str):
+    """Train and test RD curves of 1- and 3-layer MLPs on each available dataset (split cv-0.1)."""
+    keys = [("cv-0.1", arch, f"dataset={d}") for d in datasets for arch in ("mlp1", "mlp3")]
+    return rd_figure([_panel(runs, k, profile) for k in keys], n_cols=2)
+
+
 def fig8(runs: dict):
     """I(x;z) and KL(q(z)||p(z)) against beta on the CV(16k/147k) training set, both depths."""
     entries = [

@@ -364,6 +364,76 @@ CLAIMS = {
 }  # fmt: skip
 
 
+def _u_depths(runs, datasets):
+    depths = {}
+    for d in datasets:
+        for arch in ("mlp1", "mlp3"):
+            _, rise = interior_minimum_rise(_rows(runs, ("cv-0.1", arch, f"dataset={d}")))
+            depths[(d, arch)] = rise
+    return depths
+
+
+def figure7_claims(datasets: list[str]) -> list[Claim]:
+    """F7a-F7c for the datasets that are available (the paper used Fashion-MNIST, SmallNORB, MNIST
+    and 3dShapes; digits stands in for MNIST when it is absent)."""
+    keys = tuple(("cv-0.1", a, f"dataset={d}") for d in datasets for a in ("mlp1", "mlp3"))
+
+    def f7a(runs):
+        minima = {
+            d: _u_depths(runs, [d])[(d, "mlp1")] > tolerance(_rows(runs, ("cv-0.1", "mlp1", f"dataset={d}")))
+            for d in datasets
+        }
+        return sum(minima.values()) > len(datasets) / 2, {"1-layer has an interior minimum": minima}
+
+    def f7b(runs):
+        depths = _u_depths(runs, datasets)
+        closer = {d: depths[(d, "mlp3")] < depths[(d, "mlp1")] for d in datasets}
+        numbers = {
+            "U-depth (1-layer, 3-layer)": {
+                d: (_r(depths[(d, "mlp1")]), _r(depths[(d, "mlp3")])) for d in datasets
+            }
+        }
+        return sum(closer.values()) > len(datasets) / 2, numbers
+
+    def f7c(runs):
+        if "3dshapes" not in datasets:
+            raise Undecidable("3dShapes is not available (put 3dshapes.h5 in the data folder)")
+        depths = _u_depths(runs, ["3dshapes"])
+        return depths[("3dshapes", "mlp3")] > depths[("3dshapes", "mlp1")], {
+            "3dshapes U-depth (1-layer, 3-layer)": (
+                _r(depths[("3dshapes", "mlp1")]),
+                _r(depths[("3dshapes", "mlp3")]),
+            )
+        }
+
+    return [
+        Claim(
+            "F7a",
+            "Figure 7",
+            "The 1-layer test curves show a local minimum in most datasets",
+            f"{U_SHAPE}; in more than half of the datasets",
+            keys,
+            f7a,
+        ),
+        Claim(
+            "F7b",
+            "Figure 7",
+            "The 3-layer curves are closer to monotone than the 1-layer ones",
+            "U-depth (D at smallest beta minus min D) of 3-layer below 1-layer in more than half of the datasets",
+            keys,
+            f7b,
+        ),
+        Claim(
+            "F7c",
+            "Figure 7",
+            "Exception: on 3dShapes the 3-layer network has the more pronounced minimum",
+            "3dShapes: U-depth of 3-layer above 1-layer",
+            keys,
+            f7c,
+        ),
+    ]
+
+
 def claims_for(figure: str) -> list[Claim]:
     return [c for c in CLAIMS.values() if c.figure == figure]
 

@@ -110,26 +110,30 @@ def _member_slices(layer: nn.Module, m: int) -> list[torch.Tensor]:
 class StackedVAE(nn.Module):
     """M VAEs of one architecture.  ``seeds[m]`` fixes member m's initial parameters."""
 
-    def __init__(self, arch: Architecture | str, seeds: Sequence[int]):
+    def __init__(
+        self, arch: Architecture | str, seeds: Sequence[int], image_shape: tuple[int, int, int] = IMAGE_SHAPE
+    ):
         super().__init__()
         self.arch = get_architecture(arch) if isinstance(arch, str) else arch
         self.members = len(seeds)
+        self.image_shape = tuple(image_shape)  # (C, 32, 32): 3 channels for colour data, 1 for grey
+        self.image_size = int(np.prod(image_shape))
         a, m = self.arch, self.members
         if a.kind == "mlp":
-            widths = [IMAGE_SIZE] + [a.width] * a.layers
+            widths = [self.image_size] + [a.width] * a.layers
             self.encoder = nn.ModuleList(StackedLinear(m, i, o) for i, o in pairwise(widths))
             self.to_latent = StackedLinear(m, widths[-1], 2 * a.latent_dim)
             widths = [a.latent_dim] + [a.width] * a.layers
             self.decoder = nn.ModuleList(StackedLinear(m, i, o) for i, o in pairwise(widths))
-            self.from_latent = StackedLinear(m, widths[-1], IMAGE_SIZE)
+            self.from_latent = StackedLinear(m, widths[-1], self.image_size)
         else:
             self.side = 32 // 2**a.layers  # spatial size after the encoder's convolutions
             flat = a.width * self.side**2
-            channels = [3] + [a.width] * a.layers
+            channels = [self.image_shape[0]] + [a.width] * a.layers
             self.encoder = nn.ModuleList(StackedConv(m, i, o) for i, o in pairwise(channels))
             self.to_latent = StackedLinear(m, flat, 2 * a.latent_dim)
             self.from_latent = StackedLinear(m, a.latent_dim, flat)
-            channels = [a.width] * a.layers + [3]
+            channels = [a.width] * a.layers + [self.image_shape[0]]
             self.decoder = nn.ModuleList(StackedConv(m, i, o, transposed=True) for i, o in pairwise(channels))
         self.reset_parameters(seeds)
 
@@ -150,14 +154,16 @@ class StackedVAE(nn.Module):
                     view.copy_((2 * values - 1) * bound)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (M, B, 3, 32, 32) -> mu, logvar, each (M, B, latent_dim)."""
+        """x (M, B, C, 32, 32) -> mu, logvar, each (M, B, latent_dim)."""
         m, b = x.shape[:2]
         if self.arch.kind == "mlp":
-            h = x.reshape(m, b, IMAGE_SIZE)
+            h = x.reshape(m, b, self.image_size)
             for layer in self.encoder:
                 h = torch.relu(layer(h))
         else:
-            h = x.transpose(0, 1).reshape(b, m * 3, 32, 32)  # (M, B, 3, H, W) -> (B, M*3, H, W)
+            h = x.transpose(0, 1).reshape(
+                b, m * self.image_shape[0], 32, 32
+            )  # (M, B, C, H, W) -> (B, M*C, H, W)
             for layer in self.encoder:
                 h = torch.relu(layer(h))
             h = h.reshape(b, m, -1).transpose(0, 1)  # (B, M*C, h, w) -> (M, B, C*h*w)
@@ -165,7 +171,7 @@ class StackedVAE(nn.Module):
         return mu, logvar
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """z (M, B, latent_dim) -> Bernoulli logits (M, B, 3072)."""
+        """z (M, B, latent_dim) -> Bernoulli logits (M, B, C*32*32)."""
         m, b = z.shape[:2]
         if self.arch.kind == "mlp":
             h = z
@@ -178,7 +184,7 @@ class StackedVAE(nn.Module):
             h = layer(h)
             if i < len(self.decoder) - 1:
                 h = torch.relu(h)
-        return h.reshape(b, m, IMAGE_SIZE).transpose(0, 1)  # (B, M*3, 32, 32) -> (M, B, 3072)
+        return h.reshape(b, m, self.image_size).transpose(0, 1)  # (B, M*C, 32, 32) -> (M, B, C*32*32)
 
     @torch.no_grad()
     def load_member_state(self, m: int, state: dict[str, torch.Tensor]) -> None:

@@ -1,8 +1,9 @@
 """The runs a figure needs, fetched from the results store (``results/<profile>/``) and, where the
 policy allows, trained when missing.
 
-A run key is ``(split, arch)`` or ``(split, arch, "early-stopping")``; its config is the profile's
-training budget for that split and architecture, with any overrides a chapter's parameters give.
+A run key is ``(split, arch, *variants)`` with variants ``"early-stopping"`` and ``"dataset=NAME"``
+(Tetrominoes when absent); its config is the profile's training budget for that split and
+architecture, with any overrides a chapter's parameters give.
 Policy: the ``smoke`` and ``paper`` profiles train missing runs (seconds, or a GPU job); the ``cpu``
 profile does not by default, because all figures together are about a day of CPU training: a chapter
 then shows what is stored, lists what is missing with the command that produces it, and the claims
@@ -21,22 +22,39 @@ from rdvae.profiles import get_profile
 RunKey = tuple[str, ...]
 
 
+def _variants(key: RunKey) -> dict:
+    split, arch, *variants = key
+    extra = {}
+    for variant in variants:
+        if variant == "early-stopping":
+            extra["early_stopping"] = True
+        elif variant.startswith("dataset="):
+            extra["dataset"] = variant.split("=", 1)[1]
+        else:
+            raise ValueError(f"unknown run variant {variant!r} in {key}")
+    return extra
+
+
 def config_for(profile: str, key: RunKey, **overrides) -> RunConfig:
-    split, arch, *variant = key
-    extra = {"early_stopping": True} if "early-stopping" in variant else {}
-    return get_profile(profile).training.config(split, arch, **overrides, **extra)
+    split, arch, *_ = key
+    return get_profile(profile).training.config(split, arch, **overrides, **_variants(key))
 
 
 def label(key: RunKey) -> str:
-    split, arch, *variant = key
-    return f"{arch.upper()} {splits.describe(split)}" + (" early stopping" if variant else "")
+    split, arch, *_ = key
+    extra = _variants(key)
+    dataset = extra.get("dataset", "tetrominoes")
+    where = splits.describe(split) if dataset == "tetrominoes" else f"{dataset} {split}"
+    return f"{arch.upper()} {where}" + (" early stopping" if extra.get("early_stopping") else "")
 
 
 def command(profile: str, key: RunKey) -> str:
-    """The ``rdvae train`` command that produces ``key`` at ``profile`` (``PROFILE`` as a placeholder)."""
-    split, arch, *variant = key
-    flag = " --early-stopping" if variant else ""
-    return f"rdvae train --profile {profile} --arch {arch} --split {split}{flag} --store results/{profile}"
+    """The ``rdvae train`` command that produces ``key`` at ``profile``."""
+    split, arch, *_ = key
+    extra = _variants(key)
+    flags = " --early-stopping" if extra.get("early_stopping") else ""
+    flags += f" --dataset {extra['dataset']}" if "dataset" in extra else ""
+    return f"rdvae train --profile {profile} --arch {arch} --split {split}{flags} --store results/{profile}"
 
 
 def get_runs(

@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 import rdvae
 from rdvae import estimators, paths, store
 from rdvae.config import RunConfig
-from rdvae.data import splits, tetrominoes
+from rdvae.data import sources
 from rdvae.device import resolve_device
 from rdvae.models import StackedVAE, get_architecture, member_generator
 
@@ -60,12 +60,12 @@ class TrainingData:
 
     train_idx: np.ndarray  # indices into factors() actually trained on
     test_idx: np.ndarray
-    train: torch.Tensor  # (N_train, 3, 32, 32) on the device
+    train: torch.Tensor  # (N_train, C, 32, 32) on the device
     validation_idx: np.ndarray | None = None  # held out of the training set for early stopping
 
     @classmethod
     def load(cls, config: RunConfig, device: torch.device) -> TrainingData:
-        train_idx, test_idx = splits.get_split(config.split)
+        train_idx, test_idx = sources.get_split(config.dataset, config.split)
         if config.train_limit is not None and config.train_limit < len(train_idx):
             rng = np.random.default_rng(0)
             train_idx = np.sort(rng.choice(train_idx, size=config.train_limit, replace=False))
@@ -75,12 +75,12 @@ class TrainingData:
             n_validation = max(1, round(config.validation_fraction * len(train_idx)))
             validation_idx = np.sort(train_idx[order[:n_validation]])
             train_idx = np.sort(train_idx[order[n_validation:]])
-        images = torch.from_numpy(tetrominoes.images(train_idx)).to(device)
+        images = torch.from_numpy(sources.image_source(config.dataset)(train_idx)).to(device)
         return cls(train_idx, test_idx, images, validation_idx)
 
 
 def member_losses(model: StackedVAE, x: torch.Tensor, noise: torch.Tensor, betas: torch.Tensor):
-    """Per-member -L_beta, distortion and rate, each (M,), for x (M, B, 3, 32, 32), noise (M, B, d)."""
+    """Per-member -L_beta, distortion and rate, each (M,), for x (M, B, C, 32, 32), noise (M, B, d)."""
     mu, logvar = model.encode(x)
     logits = model.decode(estimators.reparameterise(mu, logvar, noise))
     distortion = estimators.bernoulli_nll(x.flatten(2), logits).mean(1)  # (M,)
@@ -118,7 +118,11 @@ class Trainer:
         size = stack_size or (m_total if self.device.type == "cuda" else CPU_STACK[kind])
         self.groups = [list(range(a, min(a + size, m_total))) for a in range(0, m_total, size)]
         seeds = [seed for _, seed in self.members]
-        self.models = [StackedVAE(config.arch, [seeds[m] for m in g]).to(self.device) for g in self.groups]
+        shape = tuple(self.data.train.shape[1:])
+        self.models = [
+            StackedVAE(config.arch, [seeds[m] for m in g], shape).to(self.device) for g in self.groups
+        ]
+        self.images = sources.image_source(config.dataset)
         self.optimizers = [_adam(model.parameters(), config.lr, self.device) for model in self.models]
         self.betas = torch.tensor([beta for beta, _ in self.members], device=self.device)
         self.order_generators = [member_generator(seed, 1) for seed in seeds]
@@ -158,7 +162,7 @@ class Trainer:
         rows = self._next_batch()
         latent = self.models[0].arch.latent_dim
         for group, model, optimizer in zip(self.groups, self.models, self.optimizers, strict=True):
-            x = self.data.train[rows[group]]  # (G, B, 3, 32, 32)
+            x = self.data.train[rows[group]]  # (G, B, C, 32, 32)
             noise = torch.stack(
                 [
                     torch.randn(
@@ -181,9 +185,9 @@ class Trainer:
         for m in newly:
             self.diverged_at[m] = self.iteration
         for partition, idx in self.curve_idx.items():
-            x = torch.from_numpy(tetrominoes.images(idx)).to(self.device)
+            x = torch.from_numpy(self.images(idx)).to(self.device)
             for group, model in zip(self.groups, self.models, strict=True):
-                xs = x.expand(len(group), *x.shape)  # (G, n, 3, 32, 32): same images for every member
+                xs = x.expand(len(group), *x.shape)  # (G, n, C, 32, 32): same images for every member
                 noise = self.member_noise(group, len(idx), stream=3)
                 loss, distortion, rate = member_losses(model, xs, noise, self.betas[group])
                 for k, m in enumerate(group):
