@@ -29,8 +29,7 @@ def _open(browser, path):
     page = browser.new_page()
     requests = []
     page.on("request", lambda r: requests.append(r.url))
-    page.goto(path.as_uri())
-    page.wait_for_load_state("networkidle")
+    page.goto(path.as_uri(), wait_until="networkidle", timeout=90_000)  # generous: CI machines are busy
     return page, requests
 
 
