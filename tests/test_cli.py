@@ -67,3 +67,13 @@ def test_train_options_reach_the_run_config():
     )
     assert (config.arch, config.split, config.betas, config.seeds) == ("mlp3", "cv-0.2", (0.5, 2.0), (3,))
     assert config.early_stopping and config.iterations == get_profile("smoke").training.iterations
+
+
+def test_train_command_runs_and_prints_its_run_id_and_folder(tmp_path, capsys):
+    argv = ["train", "--profile", "smoke", "--arch", "mlp1", "--split", "cv-0.1", "--iterations", "3",
+            "--betas", "1", "--seeds", "0", "--dataset", "digits", "--store", str(tmp_path)]  # fmt: skip
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    run_id = out.split("run id: ")[1].split()[0]
+    assert run_id.startswith("digits-mlp1-cv-0.1-") and (tmp_path / run_id / "members.csv").exists()
+    assert f"folder: {tmp_path / run_id}" in out

@@ -147,6 +147,11 @@ def parser() -> argparse.ArgumentParser:
     fit.add_argument("--seeds", type=_ints, help="comma-separated seeds (default: the profile's)")
     fit.add_argument("--iterations", type=int, help="training iterations (default: the profile's)")
     fit.add_argument(
+        "--dataset",
+        default="tetrominoes",
+        help="tetrominoes (default), or digits, mnist, fashion-mnist, smallnorb, 3dshapes, dsprites",
+    )
+    fit.add_argument(
         "--early-stopping",
         action="store_true",
         help="hold out 10%% of the training set and keep each member's best validation -L_beta",
