@@ -35,15 +35,16 @@ def trained_on(runs: dict) -> str:
     return ",".join(devices) or "none"
 
 
-def _panel(
-    runs: dict, key: tuple, partitions=("train", "test"), title: str | None = None, strip=True
-) -> Panel:
-    title = title or run_keys.label(key)
+def _panel(runs: dict, key: tuple, profile: str) -> Panel:
+    """Train and test curves of one run, or a note with the command that produces it."""
+    title = run_keys.label(key)
     results = runs.get(key)
     if results is None:
-        return Panel(title, [], note=f"not run at this profile\n{run_keys.command('PROFILE', key)}")
-    colours = {"train": TRAIN, "test": TEST}
-    curves = [Curve(results, p, p, colours[p]) for p in ("train", "test")]
+        command = (
+            run_keys.command(profile, key).replace(" --split", "\n--split").replace(" --store", "\n--store")
+        )
+        return Panel(title, [], note=f"not run at profile {profile}:\n{command}")
+    curves = [Curve(results, p, p, {"train": TRAIN, "test": TEST}[p]) for p in ("train", "test")]
     return Panel(title, curves, strip=results)
 
 

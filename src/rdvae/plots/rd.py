@@ -124,9 +124,9 @@ def rd_figure(panels: Sequence[Panel], n_cols: int = 2, panel_size: tuple[float,
             iso_elbo_lines(ax)
             ax.legend(fontsize=6.5, loc="upper right")
         if panel.note:
-            ax.text(
-                0.5, 0.5, panel.note, ha="center", va="center", fontsize=8, transform=ax.transAxes, wrap=True
-            )
+            ax.text(0.5, 0.5, panel.note, ha="center", va="center", fontsize=7, transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
         ax.set_title(panel.title, fontsize=9)
         ax.set_xlabel("rate R (nats)", fontsize=8)
         ax.set_ylabel("distortion D (nats)", fontsize=8)
