@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -173,16 +172,3 @@ def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
     if len(members) != expected_rows:
         raise StoreError(f"{folder / 'members.csv'} has {len(members)} rows, expected {expected_rows}")
     return RunResults(config, members, curves, reconstructions, provenance)
-
-
-def list_runs(store: str | Path | None = None) -> list[Path]:
-    root = store_dir(store)
-    return (
-        sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if root.exists()
-        else []
-    )
-
-
-def finite(value) -> bool:
-    return value is not None and math.isfinite(value)
