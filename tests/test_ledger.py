@@ -110,6 +110,18 @@ def test_f5_compares_distances_between_curves():
     assert ledger.CLAIMS["F5"].evaluate(runs, "cpu").status == ledger.NOT_REPRODUCED
 
 
+def test_a3_needs_a_u_shape_for_early_stopping_to_remove():
+    def runs(plain, stopped):
+        return {("cv-0.1", "mlp1"): fake("cv-0.1", "mlp1", plain),
+                ("cv-0.1", "mlp1", "early-stopping"): fake("cv-0.1", "mlp1", stopped)}  # fmt: skip
+
+    claim = ledger.CLAIMS["A3"]
+    assert claim.evaluate(runs(u_shaped, monotone), "cpu").status == ledger.REPRODUCED
+    assert claim.evaluate(runs(u_shaped, u_shaped), "cpu").status == ledger.NOT_REPRODUCED
+    verdict = claim.evaluate(runs(monotone, monotone), "cpu")
+    assert verdict.status == ledger.INCONCLUSIVE and "already has no U-shape" in verdict.note
+
+
 def test_every_claim_names_its_figure_threshold_and_runs():
     assert set(ledger.CLAIMS) >= {"F3a", "F3b", "F3c", "F3d", "F3e", "F4a", "F4b", "F4c", "F5", "F6a", "F6b",
                                   "F8a", "F8b", "F8c", "A1", "A3", "A4"}  # fmt: skip
