@@ -30,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rdvae import estimators
-from rdvae.data import neighbours, sources
+from rdvae.data import neighbours
 from rdvae.store import RunResults
 
 EVAL_SEED = 97_531
@@ -57,7 +57,7 @@ def evaluate_partition(
     }
     for start in tqdm(range(0, len(order), batch), desc="evaluating", disable=not progress, leave=False):
         rows = order[start : start + batch]
-        x = torch.from_numpy(sources.image_source(cfg.dataset)(rows)).to(device)
+        x = torch.from_numpy(trainer.images(rows)).to(device)
         for group, model in zip(trainer.groups, trainer.models, strict=True):
             xs = x.expand(len(group), *x.shape)  # (G, B, C, 32, 32)
             mu, logvar = model.encode(xs)
@@ -101,7 +101,7 @@ def _log_px(trainer, rows: np.ndarray) -> dict[int, float]:
     totals = dict.fromkeys(range(len(trainer.members)), 0.0)
     chunk = 64
     for start in range(0, len(rows), chunk):
-        x = torch.from_numpy(sources.image_source(cfg.dataset)(rows[start : start + chunk])).to(device)
+        x = torch.from_numpy(trainer.images(rows[start : start + chunk])).to(device)
         flat = x.flatten(1)  # (n, C*32*32)
         for group, model in zip(trainer.groups, trainer.models, strict=True):
             g, n = len(group), len(x)
@@ -144,20 +144,19 @@ def optimal_decoder(trainer, x: torch.Tensor) -> dict[int, tuple[torch.Tensor, t
     for group, model in zip(trainer.groups, trainer.models, strict=True):
         train_mu, train_logvar = _train_posteriors(trainer, group, model)  # (G, N, d)
         mu, _ = model.encode(x.expand(len(group), *x.shape))  # (G, E, d)
-        recon = torch.sigmoid(model.decode(mu))  # (G, E, 3072)
+        recon = torch.sigmoid(model.decode(mu))  # (G, E, C*32*32)
         for k, m in enumerate(group):
-            log_w = estimators.log_normal_diag(
-                mu[k][:, None, :], train_mu[k][None], train_logvar[k][None]
-            )  # (E, N)
-            weights = torch.softmax(log_w, dim=1)
-            out[m] = (weights @ flat_train, weights.max(dim=1).values, recon[k])
+            optimal, max_weight = estimators.infinite_capacity_decoder(
+                mu[k], train_mu[k], train_logvar[k], flat_train
+            )
+            out[m] = (optimal, max_weight, recon[k])
     return out
 
 
 def memorisation(trainer) -> dict[int, dict[str, float]]:
     cfg = trainer.config
     rows = _subset(trainer.data.test_idx, cfg.memorisation_examples, 3)
-    x = torch.from_numpy(sources.image_source(cfg.dataset)(rows)).to(trainer.device)
+    x = torch.from_numpy(trainer.images(rows)).to(trainer.device)
     result = {}
     for m, (optimal, max_weight, recon) in optimal_decoder(trainer, x).items():
         result[m] = {
@@ -172,13 +171,12 @@ def hard_example(trainer) -> dict[str, np.ndarray]:
     """The 90th-percentile test example of the run's split, its nearest training image, and every
     member's reconstruction of it."""
     cfg, data = trainer.config, trainer.data
-    image_source = sources.image_source(cfg.dataset)
     rng = np.random.default_rng([EVAL_SEED, cfg.hard_example_pool])
     result = neighbours.split_neighbours(
-        data.train_idx, data.test_idx, image_source, cfg.hard_example_pool, rng=rng
+        data.train_idx, data.test_idx, trainer.images, cfg.hard_example_pool, rng=rng
     )
     test_index, neighbour_index, distance = result.hard_example(90)
-    images = image_source([test_index, neighbour_index])  # (2, C, 32, 32)
+    images = trainer.images([test_index, neighbour_index])  # (2, C, 32, 32)
     decoded = optimal_decoder(trainer, torch.from_numpy(images[:1]).to(trainer.device))
     members, shape = range(len(trainer.members)), images.shape[1:]
 
