@@ -153,23 +153,21 @@ def optimal_decoder(trainer, x: torch.Tensor) -> dict[int, tuple[torch.Tensor, t
     return out
 
 
-def memorisation(trainer) -> dict[int, dict[str, float]]:
-    cfg = trainer.config
-    rows = _subset(trainer.data.test_idx, cfg.memorisation_examples, 3)
-    x = torch.from_numpy(trainer.images(rows)).to(trainer.device)
-    result = {}
-    for m, (optimal, max_weight, recon) in optimal_decoder(trainer, x).items():
-        result[m] = {
+def memorisation(x: torch.Tensor, decoded: dict) -> dict[int, dict[str, float]]:
+    """Per member, over test images x (E, C, 32, 32) and their :func:`optimal_decoder` outputs: the
+    mean largest weight, and the mean l2 distance from the reconstruction to x* and to x."""
+    return {
+        m: {
             "memorisation_weight": max_weight.mean().item(),
             "distance_to_optimal": (recon - optimal).norm(dim=1).mean().item(),
             "distance_to_input": (recon - x.flatten(1)).norm(dim=1).mean().item(),
         }
-    return result
+        for m, (optimal, max_weight, recon) in decoded.items()
+    }
 
 
 def hard_example(trainer) -> dict[str, np.ndarray]:
-    """The 90th-percentile test example of the run's split, its nearest training image, and every
-    member's reconstruction of it."""
+    """The 90th-percentile test example of the run's split and its nearest training image."""
     cfg, data = trainer.config, trainer.data
     rng = np.random.default_rng([EVAL_SEED, cfg.hard_example_pool])
     result = neighbours.split_neighbours(
@@ -177,8 +175,20 @@ def hard_example(trainer) -> dict[str, np.ndarray]:
     )
     test_index, neighbour_index, distance = result.hard_example(90)
     images = trainer.images([test_index, neighbour_index])  # (2, C, 32, 32)
-    decoded = optimal_decoder(trainer, torch.from_numpy(images[:1]).to(trainer.device))
-    members, shape = range(len(trainer.members)), images.shape[1:]
+    return {
+        "test_image": images[0],
+        "neighbour_image": images[1],
+        "test_index": np.array(test_index),
+        "neighbour_index": np.array(neighbour_index),
+        "distance": np.array(distance),
+        "pool_percentile_90": np.array(result.percentile(90)),
+    }
+
+
+def hard_example_decodings(trainer, decoded: dict, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Every member's reconstruction of the hard example, the optimal decoder's x* and its largest
+    weight; ``decoded`` holds :func:`optimal_decoder` outputs for the hard example alone."""
+    members = range(len(trainer.members))
 
     def stacked(part: int) -> np.ndarray:
         return torch.stack([decoded[m][part][0] for m in members]).reshape(-1, *shape).cpu().numpy()
@@ -189,12 +199,6 @@ def hard_example(trainer) -> dict[str, np.ndarray]:
         "reconstructions": stacked(2),
         "optimal_reconstructions": stacked(0),
         "optimal_max_weight": np.array([decoded[m][1][0].item() for m in members]),
-        "test_image": images[0],
-        "neighbour_image": images[1],
-        "test_index": np.array(test_index),
-        "neighbour_index": np.array(neighbour_index),
-        "distance": np.array(distance),
-        "pool_percentile_90": np.array(result.percentile(90)),
     }
 
 
@@ -207,8 +211,19 @@ def evaluate_run(trainer, progress: bool = False) -> RunResults:
     last_good = {}
     for row in trainer.curves:  # rows are in iteration order: the last one per key wins
         last_good[(row["beta"], row["seed"], row["partition"])] = row
+    hard = hard_example(trainer)
+    rows = _subset(trainer.data.test_idx, cfg.memorisation_examples, 3)
+    # One optimal-decoder pass (it encodes the whole training set) serves the memorisation images and,
+    # in the last row, the hard example.
+    x = np.concatenate([trainer.images(rows), hard["test_image"][None]])  # (E+1, C, 32, 32)
+    decoded = optimal_decoder(trainer, torch.from_numpy(x).to(trainer.device))
+    memo = memorisation(
+        torch.from_numpy(x[:-1]).to(trainer.device), {m: [t[:-1] for t in out] for m, out in decoded.items()}
+    )
+    hard |= hard_example_decodings(
+        trainer, {m: [t[-1:] for t in out] for m, out in decoded.items()}, x.shape[1:]
+    )
     members = []
-    memo = memorisation(trainer)
     for partition, (idx, population) in partitions.items():
         metrics = evaluate_partition(trainer, idx, population, progress)
         for m, (beta, seed) in enumerate(trainer.members):
@@ -228,4 +243,4 @@ def evaluate_run(trainer, progress: bool = False) -> RunResults:
                     {**row, "n": None, "rate": good.get("rate"), "distortion": good.get("distortion"),
                      "status": "diverged", "diverged_at": trainer.diverged_at[m] or trainer.iteration}
                 )  # fmt: skip
-    return RunResults(cfg, members, trainer.curves, hard_example(trainer), trainer.provenance())
+    return RunResults(cfg, members, trainer.curves, hard, trainer.provenance())
