@@ -82,9 +82,11 @@ class RunConfig:
         early-stopping hold-out (the N of the MI estimator on the training set), and N_test."""
         train, test = sources.get_split(self.dataset, self.split)
         n_train = len(train) if self.train_limit is None else min(len(train), self.train_limit)
-        if self.early_stopping:
-            n_train -= max(1, round(self.validation_fraction * n_train))
-        return {"train": n_train, "test": len(test)}
+        return {"train": n_train - self.validation_size(n_train), "test": len(test)}
+
+    def validation_size(self, n_train: int) -> int:
+        """Training examples held out for early stopping (none without it)."""
+        return max(1, round(self.validation_fraction * n_train)) if self.early_stopping else 0
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -72,7 +72,7 @@ class TrainingData:
         validation_idx = None
         if config.early_stopping:
             order = np.random.default_rng(1).permutation(len(train_idx))
-            n_validation = max(1, round(config.validation_fraction * len(train_idx)))
+            n_validation = config.validation_size(len(train_idx))
             validation_idx = np.sort(train_idx[order[:n_validation]])
             train_idx = np.sort(train_idx[order[n_validation:]])
         images = torch.from_numpy(sources.image_source(config.dataset)(train_idx)).to(device)
