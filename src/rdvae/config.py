@@ -40,7 +40,7 @@ class RunConfig:
     iwae_samples: int = 1000  # K for log p(x)
     iwae_examples: int = 2000  # examples per partition for log p(x)
     mi_batch: int = 512  # batch of the MI / marginal-KL estimator (paper: 512)
-    hard_example_pool: int = 1500  # test examples searched for the 90th-percentile hard example
+    hard_example_pool: int | None = 1500  # test examples searched for the 90th-pct hard example (None: all)
     memorisation_examples: int = 64  # test examples for the infinite-capacity-decoder diagnostic
     early_stopping: bool = False  # hold out a validation set and keep each member's best -L_beta
     validation_fraction: float = 0.1  # of the training set, when early_stopping

@@ -18,9 +18,11 @@ and the mean l2 pixel distance from the VAE's reconstruction to x* (``distance_t
 the input itself (``distance_to_input``).  A memorising VAE reconstructs close to x* and far from x.
 
 Diverged members get status ``diverged`` and keep the rate and distortion of their last finite
-learning-curve evaluation (other columns empty).  The hard example is the test image at the 90th
-percentile of nearest-training-neighbour distance among ``hard_example_pool`` random test images;
-every member's reconstruction of it (decoder mean at z = mu(x)) is stored with the results.
+learning-curve evaluation (other columns empty).  The hard example (SPEC d.3) is the test image at
+the 90th percentile of nearest-training-neighbour distance among ``hard_example_pool`` random test
+images (None: the whole test set), with neighbours searched in the split's training set (before any
+early-stopping hold-out, so every run of a split shows the same example); every member's
+reconstruction of it (decoder mean at z = mu(x)) is stored with the results.
 """
 
 from __future__ import annotations
@@ -169,9 +171,12 @@ def memorisation(x: torch.Tensor, decoded: dict) -> dict[int, dict[str, float]]:
 def hard_example(trainer) -> dict[str, np.ndarray]:
     """The 90th-percentile test example of the run's split and its nearest training image."""
     cfg, data = trainer.config, trainer.data
-    rng = np.random.default_rng([EVAL_SEED, cfg.hard_example_pool])
+    rng = np.random.default_rng([EVAL_SEED, cfg.hard_example_pool or 0])
+    split_train = (
+        data.train_idx if data.validation_idx is None else np.union1d(data.train_idx, data.validation_idx)
+    )
     result = neighbours.split_neighbours(
-        data.train_idx, data.test_idx, trainer.images, cfg.hard_example_pool, rng=rng
+        split_train, data.test_idx, trainer.images, cfg.hard_example_pool, rng=rng
     )
     test_index, neighbour_index, distance = result.hard_example(90)
     images = trainer.images([test_index, neighbour_index])  # (2, C, 32, 32)

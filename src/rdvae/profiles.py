@@ -36,7 +36,7 @@ class TrainBudget:
     mi_batch: int = 512
     distortion_samples: int = 1
     train_limit: int | None = None
-    hard_example_pool: int = 1500
+    hard_example_pool: int | None = 1500
 
     def config(self, split: str, arch: str, **overrides) -> RunConfig:
         """The run config of (split, arch) under this budget.  ``overrides`` replace budget fields
@@ -85,6 +85,17 @@ _CPU_DEMO = TrainBudget(
     betas=(0.1, 1.0, 3.0), seeds=(0,), iterations=1500, eval_every=100, curve_examples=512,
     eval_examples=2048, iwae_samples=50, iwae_examples=256,
 )  # fmt: skip
+# The long CPU profile: the central configurations (Figures 3, 4 and 8 on CV splits) trained for many
+# epochs, because the U-shape is an overfitting effect that needs them (the paper: 257k iterations,
+# ~2,000 epochs of CV(16k)).  Measured on the 2-core AMD EPYC CPU kind (benchmarks/README.md): one
+# process with one thread runs ~23-25 MLP-1 and ~17 MLP-3 member-steps/s, and two such processes
+# side by side ~47 together (one process with two threads only ~38).  4 betas x 2 seeds x 50,000
+# iterations (391 epochs of CV(16k), 781 of CV(8k); 19 % of the paper's iterations) is then
+# ~4.8 h for an MLP-1 and ~6.5 h for an MLP-3 configuration, two configurations at a time.
+_LONG_TRAINING = TrainBudget(
+    betas=(0.01, 0.1, 1.0, 3.0), seeds=(0, 1), iterations=50_000, eval_every=1000, curve_examples=2048,
+    eval_examples=8192, iwae_samples=1000, iwae_examples=500, hard_example_pool=None,
+)  # fmt: skip
 # The paper's protocol (section 4.3): 12 betas x 5 restarts x 257k iterations, batch 128; log p(x)
 # with K = 1000 on 2,000 examples per partition (SPEC h); all examples for the other metrics.
 _PAPER_TRAINING = TrainBudget(
@@ -115,6 +126,19 @@ PROFILES = {
         nn_test=1500,
         nn_train_max=None,
         training=_CPU_TRAINING,
+        demo=_CPU_DEMO,
+        train_missing_runs=False,
+        decides_claims=True,
+    ),
+    "long": Profile(
+        name="long",
+        summary="the cpu profile's data with many more epochs for the central configurations (days of CPU)",
+        full_dataset=True,
+        stats_images=None,
+        nn_splits=_NN_SPLITS,
+        nn_test=1500,
+        nn_train_max=None,
+        training=_LONG_TRAINING,
         demo=_CPU_DEMO,
         train_missing_runs=False,
         decides_claims=True,
