@@ -131,6 +131,49 @@ def test_batch_equal_to_the_whole_set_is_the_exact_computation():
     assert mkl.item() == pytest.approx(exact_mkl, abs=1e-9)
 
 
+def _mixed_codes(n, seed):
+    """Codes with per-point spreads from 1e-3 to 3 (the range of trained encoders across beta), float64."""
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn(n, 10, generator=g, dtype=torch.float64)
+    logvar = 2 * torch.log(torch.logspace(-3, math.log10(3), n, dtype=torch.float64))[:, None].expand(n, 10)
+    z = E.reparameterise(mu, logvar, torch.randn(n, 10, generator=g, dtype=torch.float64))
+    return z, mu, logvar.contiguous()
+
+
+def test_exact_information_matches_the_direct_pairwise_sum():
+    z, mu, logvar = _mixed_codes(700, seed=12)
+    mi, mkl = E.exact_mi_and_marginal_kl(z, mu, logvar, chunk=64)  # several chunks, a ragged last one
+    exact_mi, exact_mkl = _exact_full_n(z, mu, logvar)
+    assert mi.item() == pytest.approx(exact_mi, abs=1e-9)
+    assert mkl.item() == pytest.approx(exact_mkl, abs=1e-9)
+    mc_rate = (E.log_normal_diag(z, mu, logvar) - E.log_standard_normal(z)).mean()
+    torch.testing.assert_close(mi + mkl, mc_rate, rtol=0, atol=1e-10)
+    assert mi.item() <= math.log(700)
+
+
+def test_exact_information_is_the_minibatch_estimator_with_the_whole_set():
+    z, mu, logvar = _mixed_codes(256, seed=13)
+    full = E.mi_and_marginal_kl(z, mu, logvar, n_data=256)
+    exact = E.exact_mi_and_marginal_kl(z, mu, logvar, chunk=100)
+    torch.testing.assert_close(exact, full, rtol=0, atol=1e-9)
+
+
+def test_exact_information_limits():
+    # one posterior shared by every point: z says nothing about x, so I = 0 and KL = the MC rate
+    n = 300
+    mu, logvar = torch.full((n, 10), 0.4, dtype=torch.float64), torch.full((n, 10), -1.0, dtype=torch.float64)
+    z = E.reparameterise(
+        mu, logvar, torch.randn(n, 10, generator=torch.Generator().manual_seed(14), dtype=torch.float64)
+    )
+    mi, _ = E.exact_mi_and_marginal_kl(z, mu, logvar)
+    assert abs(mi.item()) < 1e-12
+    # near-deterministic, well-separated codes: I saturates at log N (SPEC d.4), here in float32 input
+    z, mu, logvar = (t.float() for t in _codes(2048, 1e-3, seed=15))
+    mi, _ = E.exact_mi_and_marginal_kl(z, mu, logvar)
+    assert mi.dtype == torch.float32
+    assert mi.item() == pytest.approx(math.log(2048), abs=1e-4)
+
+
 def test_minibatch_average_agrees_with_the_full_set():
     n, batch = 4096, 512
     z, mu, logvar = _codes(n, 1.0, seed=8)
@@ -156,11 +199,11 @@ def test_infinite_capacity_decoder_limits():
     images = torch.rand(50, 12, generator=g)
     # tight posteriors: a code at training point j's mean is decoded as image j, with weight 1
     tight = torch.full((50, 10), math.log(1e-4))
-    optimal, weight = E.infinite_capacity_decoder(train_mu[[4, 17]], train_mu, tight, images)
+    optimal, weights = E.infinite_capacity_decoder(train_mu[[4, 17]], train_mu, tight, images)
     torch.testing.assert_close(optimal, images[[4, 17]])
-    torch.testing.assert_close(weight, torch.ones(2))
+    torch.testing.assert_close(weights, torch.tensor([[1.0, 0, 0], [1.0, 0, 0]]))
     # very broad posteriors: every training point equally likely, so x* is the mean image
     broad = torch.full((50, 10), math.log(1e6))
-    optimal, weight = E.infinite_capacity_decoder(torch.zeros(3, 10), train_mu, broad, images)
+    optimal, weights = E.infinite_capacity_decoder(torch.zeros(3, 10), train_mu, broad, images, top=2)
     torch.testing.assert_close(optimal, images.mean(0).expand(3, -1), rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(weight, torch.full((3,), 1 / 50), rtol=1e-4, atol=0)
+    torch.testing.assert_close(weights, torch.full((3, 2), 1 / 50), rtol=1e-4, atol=0)

@@ -128,7 +128,19 @@ def test_run_stores_results_and_loads_them_without_training(tmp_path, monkeypatc
     assert row["mi"] + row["marginal_kl"] == pytest.approx(row["rate"], rel=0.25)  # in expectation only
     assert results.reconstructions["reconstructions"].shape == (1, 3, 32, 32)
     assert results.reconstructions["optimal_reconstructions"].shape == (1, 3, 32, 32)
-    assert 1 / 512 <= row["memorisation_weight"] <= 1 and row["distance_to_input"] > 0
+    weights = [row["memorisation_weight"], row["memorisation_weight_2"], row["memorisation_weight_3"]]
+    assert (
+        1 / 512 <= weights[0] <= 1 and weights == sorted(weights, reverse=True) and sum(weights) <= 1 + 1e-6
+    )
+    assert row["distance_to_input"] > 0 and row["bce_to_input"] > 0 and row["bce_to_optimal"] > 0
+    assert row["mi_exact"] is None  # test rows: the exact information is a training-set quantity
+    train_row = results.members[0]
+    assert train_row["mi_exact"] <= np.log(512) + 1e-9
+    # exact and minibatch estimates both decompose a Monte-Carlo rate: their sums agree in expectation
+    assert train_row["mi_exact"] + train_row["marginal_kl_exact"] == pytest.approx(
+        train_row["rate"], rel=0.25
+    )
+    assert train_row["memorisation_weight"] is None
     assert not train.Trainer(config).checkpoint_path().exists()  # removed once stored
 
     monkeypatch.setattr(train, "Trainer", None)  # a second run must not train
@@ -225,3 +237,15 @@ def test_a_killed_run_resumes_to_the_same_numbers(tmp_path, uninterrupted, how):
     assert resumed.wait(timeout=300) == 0
     assert "resuming" in resumed.stdout.read()
     assert (next(store_dir.iterdir()) / "members.csv").read_text() == uninterrupted
+
+
+def test_every_committed_run_loads_and_matches_its_config():
+    """The results shipped in results/<profile>/ parse, hash to their folder names, and runs written
+    before a column was added read it as empty rather than failing."""
+    folders = sorted(p for p in (Path(__file__).parents[1] / "results").glob("*/*") if p.is_dir())
+    assert folders, "no committed runs found"
+    for folder in folders:
+        results = store.load_folder(folder)
+        assert results.config.run_id == folder.name
+        for row in results.members:
+            assert set(row) == set(store.MEMBER_COLUMNS)

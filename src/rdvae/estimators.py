@@ -9,7 +9,8 @@ All quantities are in nats per example.  Shapes: ``x`` (..., D) pixel values in 
 - L_beta         = -D - beta R;  ELBO = L_1 = -D - R                                  (paper eq. 1, 6)
 - log p(x)       importance-weighted bound with the encoder as proposal (Burda et al. 2016)
 - I_q(x;z), KL(q(z)||p(z))   minibatch estimator of Esmaeili et al. (2019), SPEC d.4, with
-  R = I_q + KL(q(z)||p(z)) (paper eq. 5)
+  R = I_q + KL(q(z)||p(z)) (paper eq. 5), and the same quantities with the exact aggregate posterior
+  q(z) = 1/N sum_n q(z|x_n) over all N points
 - x*(z)          the output of the optimal (infinite-capacity) Bernoulli decoder, SPEC d.6
 """
 
@@ -118,16 +119,53 @@ def mi_and_marginal_kl(
     return mi, marginal_kl
 
 
-def infinite_capacity_decoder(
-    z: torch.Tensor, train_mu: torch.Tensor, train_logvar: torch.Tensor, train_images: torch.Tensor
+def exact_mi_and_marginal_kl(
+    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 512
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The optimal Bernoulli decoder's output at codes z, and its largest weight (SPEC d.6).
+    """I_q(x;z) and KL(q(z)||p(z)) with the exact aggregate posterior over all N points (SPEC d.4).
+
+    ``z`` (N, d) holds one sample z_n ~ q(z|x_n) per point; ``mu``, ``logvar`` (N, d) are the N
+    encodings.  With q(z_n) = (1/N) sum_m q(z_n|x_m) computed over every point (no minibatch),
+
+        I = mean_n [log q(z_n|x_n) - log q(z_n)],   KL = mean_n [log q(z_n) - log p(z_n)],
+
+    Monte Carlo only in the one z per point, so free of the minibatch estimator's upward Jensen bias.
+    It equals :func:`mi_and_marginal_kl` with B = N.  log q(z_n|x_m) for all pairs is one GEMM per
+    ``chunk`` rows, from the expansion -1/2 [z^2 . p_m - 2 z . (mu_m p_m) + (mu_m^2 . p_m + sum logvar_m
+    + d log 2 pi)] with p = 1/sigma^2, in float64 because the terms cancel when sigma is small.
+    Cost O(N^2 d): ~5 s for N = 16,384 on one core.
+    """
+    n, d = z.shape
+    z64, mu64, logvar64 = z.double(), mu.double(), logvar.double()
+    precision = torch.exp(-logvar64)  # (N, d)
+    constant = (mu64**2 * precision).sum(1) + logvar64.sum(1) + d * LOG_2PI  # (N,)
+    right = torch.cat([precision, mu64 * precision, constant[:, None]], 1).T  # (2d+1, N)
+    log_q_marginal = torch.empty(n, dtype=torch.float64, device=z.device)
+    for start in range(0, n, chunk):
+        zc = z64[start : start + chunk]  # (c, d)
+        left = torch.cat([zc**2, -2 * zc, torch.ones_like(zc[:, :1])], 1)  # (c, 2d+1)
+        log_q = -0.5 * (left @ right)  # (c, N): [n, m] = log q(z_n | x_m)
+        log_q_marginal[start : start + chunk] = torch.logsumexp(log_q, dim=1) - math.log(n)
+    own = log_normal_diag(z64, mu64, logvar64)  # (N,)
+    mi = (own - log_q_marginal).mean()
+    marginal_kl = (log_q_marginal - log_standard_normal(z64)).mean()
+    return mi.to(z.dtype), marginal_kl.to(z.dtype)
+
+
+def infinite_capacity_decoder(
+    z: torch.Tensor,
+    train_mu: torch.Tensor,
+    train_logvar: torch.Tensor,
+    train_images: torch.Tensor,
+    top: int = 3,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The optimal Bernoulli decoder's output at codes z, and its ``top`` largest weights (SPEC d.6).
 
     For a fixed encoder, the decoder maximising E_{q(x,z)} log p(x|z) outputs at z the posterior-
     weighted mean of the training images: x*(z) = sum_n w_n(z) x_n, w_n(z) = q(z|x_n) / sum_m q(z|x_m).
-    Shapes: z (E, d); train_mu, train_logvar (N, d); train_images (N, D).  Returns x* (E, D) and
-    max_n w_n(z) (E,).
+    Shapes: z (E, d); train_mu, train_logvar (N, d); train_images (N, D).  Returns x* (E, D) and the
+    largest weights in decreasing order (E, top); a first weight near 1 means x* is one training image.
     """
     log_w = log_normal_diag(z[:, None, :], train_mu[None], train_logvar[None])  # (E, N)
     weights = torch.softmax(log_w, dim=1)
-    return weights @ train_images, weights.max(dim=1).values
+    return weights @ train_images, weights.topk(min(top, weights.shape[1]), dim=1).values

@@ -8,14 +8,20 @@ For each partition (train = the examples trained on; test) and member:
 - ``log_px``: importance-weighted log p(x), K = ``iwae_samples``, on ``iwae_examples`` examples;
 - ``mi``, ``marginal_kl``: the Esmaeili et al. estimator in batches of ``mi_batch`` drawn uniformly
   without replacement (one pass over the evaluated examples), with N = the partition's size;
+- ``mi_exact``, ``marginal_kl_exact`` (train rows, N_train <= ``EXACT_INFORMATION_MAX_N``): the same
+  quantities with the exact aggregate posterior over all N training points, free of the minibatch
+  estimator's upward bias (:func:`rdvae.estimators.exact_mi_and_marginal_kl`);
 - ``n``: examples evaluated.
 
 Memorisation diagnostic (SPEC d.6; test rows): an infinite-capacity Bernoulli decoder at code z would
 output the posterior-weighted mean of the training images, x*(z) = sum_n w_n(z) x_n with
 w_n(z) = q(z|x_n) / sum_m q(z|x_m).  At z = mu(x) for ``memorisation_examples`` random test images we
-report the mean largest weight (``memorisation_weight``: near 1 means x* is a single training image),
-and the mean l2 pixel distance from the VAE's reconstruction to x* (``distance_to_optimal``) and to
-the input itself (``distance_to_input``).  A memorising VAE reconstructs close to x* and far from x.
+report the mean three largest weights (``memorisation_weight``, ``memorisation_weight_2``,
+``memorisation_weight_3``: a first weight near 1 means x* is a single training image), the mean l2
+pixel distance from the VAE's reconstruction x_hat = sigmoid(decode(mu(x))) to x* and to the input
+(``distance_to_optimal``, ``distance_to_input``), and the Bernoulli cross-entropies BCE(x*, x_hat) and
+BCE(x, x_hat) in nats (``bce_to_optimal``, ``bce_to_input``; SPEC d.6).  A memorising VAE reconstructs
+close to x* and far from x.
 
 Diverged members get status ``diverged`` and keep the rate and distortion of their last finite
 learning-curve evaluation (other columns empty).  The hard example (SPEC d.3) is the test image at
@@ -37,6 +43,8 @@ from rdvae.store import RunResults
 
 EVAL_SEED = 97_531
 CHUNK_ELEMENTS = 1 << 25  # floats per decoded chunk in the log p(x) estimate (128 MB)
+EXACT_INFORMATION_MAX_N = 40_000  # O(N^2): ~5 s per member at N = 16k, ~2 min at 82k on one core
+EXACT_INFORMATION_STREAM = 20  # the member_noise stream of the one z per training point
 
 
 def _subset(idx: np.ndarray, n: int | None, seed: int) -> np.ndarray:
@@ -126,46 +134,74 @@ def _log_px(trainer, rows: np.ndarray) -> dict[int, float]:
 
 
 @torch.no_grad()
-def _train_posteriors(trainer, group: list[int], model) -> tuple[torch.Tensor, torch.Tensor]:
-    """mu, logvar (G, N_train, d) of every training image under each member of one stack."""
-    mus, logvars = [], []
-    for start in range(0, len(trainer.data.train), 4096):
-        x = trainer.data.train[start : start + 4096]
-        mu, logvar = model.encode(x.expand(len(group), *x.shape))
-        mus.append(mu)
-        logvars.append(logvar)
-    return torch.cat(mus, 1), torch.cat(logvars, 1)
+def train_posteriors(trainer) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Per member, mu and logvar (N_train, d) of every training image."""
+    out = {}
+    for group, model in zip(trainer.groups, trainer.models, strict=True):
+        mus, logvars = [], []
+        for start in range(0, len(trainer.data.train), 4096):
+            x = trainer.data.train[start : start + 4096]
+            mu, logvar = model.encode(x.expand(len(group), *x.shape))  # (G, b, d) each
+            mus.append(mu)
+            logvars.append(logvar)
+        mu, logvar = torch.cat(mus, 1), torch.cat(logvars, 1)  # (G, N, d)
+        out |= {m: (mu[k], logvar[k]) for k, m in enumerate(group)}
+    return out
 
 
 @torch.no_grad()
-def optimal_decoder(trainer, x: torch.Tensor) -> dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """For images x (E, C, 32, 32): per member, (x*(mu(x)) (E, C*32*32), the largest weight (E,), the
-    VAE's reconstruction sigmoid(decode(mu(x))) (E, C*32*32))."""
+def exact_information(trainer, posteriors: dict) -> dict[int, dict[str, float]]:
+    """Per member, I(x;z) and KL(q(z)||p(z)) on the training set with the exact aggregate posterior
+    (one z per training point); empty when N_train exceeds ``EXACT_INFORMATION_MAX_N``."""
+    if len(trainer.data.train) > EXACT_INFORMATION_MAX_N:
+        return {}
+    out = {}
+    for m, (mu, logvar) in posteriors.items():
+        noise = trainer.member_noise([m], len(mu), stream=EXACT_INFORMATION_STREAM)[0]  # (N, d)
+        mi, marginal_kl = estimators.exact_mi_and_marginal_kl(
+            estimators.reparameterise(mu, logvar, noise), mu, logvar
+        )
+        out[m] = {"mi_exact": mi.item(), "marginal_kl_exact": marginal_kl.item()}
+    return out
+
+
+@torch.no_grad()
+def optimal_decoder(
+    trainer, x: torch.Tensor, posteriors: dict
+) -> dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """For images x (E, C, 32, 32): per member, (x*(mu(x)) (E, C*32*32), the three largest weights
+    (E, 3), the VAE's reconstruction logits decode(mu(x)) (E, C*32*32))."""
     flat_train = trainer.data.train.flatten(1)  # (N, C*32*32)
     out = {}
     for group, model in zip(trainer.groups, trainer.models, strict=True):
-        train_mu, train_logvar = _train_posteriors(trainer, group, model)  # (G, N, d)
         mu, _ = model.encode(x.expand(len(group), *x.shape))  # (G, E, d)
-        recon = torch.sigmoid(model.decode(mu))  # (G, E, C*32*32)
+        logits = model.decode(mu)  # (G, E, C*32*32)
         for k, m in enumerate(group):
-            optimal, max_weight = estimators.infinite_capacity_decoder(
-                mu[k], train_mu[k], train_logvar[k], flat_train
-            )
-            out[m] = (optimal, max_weight, recon[k])
+            train_mu, train_logvar = posteriors[m]
+            optimal, weights = estimators.infinite_capacity_decoder(mu[k], train_mu, train_logvar, flat_train)
+            out[m] = (optimal, weights, logits[k])
     return out
 
 
 def memorisation(x: torch.Tensor, decoded: dict) -> dict[int, dict[str, float]]:
     """Per member, over test images x (E, C, 32, 32) and their :func:`optimal_decoder` outputs: the
-    mean largest weight, and the mean l2 distance from the reconstruction to x* and to x."""
-    return {
-        m: {
-            "memorisation_weight": max_weight.mean().item(),
+    mean three largest weights, the mean l2 distances from the reconstruction to x* and to x, and the
+    mean Bernoulli cross-entropies of the reconstruction against x* and against x."""
+    flat = x.flatten(1)
+    out = {}
+    for m, (optimal, weights, logits) in decoded.items():
+        recon = torch.sigmoid(logits)
+        top = weights.mean(0).tolist() + [0.0] * (3 - weights.shape[1])  # fewer than 3 training images
+        out[m] = {
+            "memorisation_weight": top[0],
+            "memorisation_weight_2": top[1],
+            "memorisation_weight_3": top[2],
             "distance_to_optimal": (recon - optimal).norm(dim=1).mean().item(),
-            "distance_to_input": (recon - x.flatten(1)).norm(dim=1).mean().item(),
+            "distance_to_input": (recon - flat).norm(dim=1).mean().item(),
+            "bce_to_optimal": estimators.bernoulli_nll(optimal, logits).mean().item(),
+            "bce_to_input": estimators.bernoulli_nll(flat, logits).mean().item(),
         }
-        for m, (optimal, max_weight, recon) in decoded.items()
-    }
+    return out
 
 
 def hard_example(trainer) -> dict[str, np.ndarray]:
@@ -195,15 +231,20 @@ def hard_example_decodings(trainer, decoded: dict, shape: tuple[int, ...]) -> di
     weight; ``decoded`` holds :func:`optimal_decoder` outputs for the hard example alone."""
     members = range(len(trainer.members))
 
-    def stacked(part: int) -> np.ndarray:
-        return torch.stack([decoded[m][part][0] for m in members]).reshape(-1, *shape).cpu().numpy()
+    def stacked(part: int) -> torch.Tensor:
+        return torch.stack([decoded[m][part][0] for m in members])  # (M, ...) for the one example
 
+    def images(flat: torch.Tensor) -> np.ndarray:
+        return flat.reshape(-1, *shape).cpu().numpy()
+
+    top = stacked(1).cpu().numpy()  # (M, 3) largest weights
     return {
         "betas": np.array([b for b, _ in trainer.members]),
         "seeds": np.array([s for _, s in trainer.members]),
-        "reconstructions": stacked(2),
-        "optimal_reconstructions": stacked(0),
-        "optimal_max_weight": np.array([decoded[m][1][0].item() for m in members]),
+        "reconstructions": images(torch.sigmoid(stacked(2))),
+        "optimal_reconstructions": images(stacked(0)),
+        "optimal_max_weight": top[:, 0],
+        "optimal_top_weights": top,
     }
 
 
@@ -218,10 +259,13 @@ def evaluate_run(trainer, progress: bool = False) -> RunResults:
         last_good[(row["beta"], row["seed"], row["partition"])] = row
     hard = hard_example(trainer)
     rows = _subset(trainer.data.test_idx, cfg.memorisation_examples, 3)
-    # One optimal-decoder pass (it encodes the whole training set) serves the memorisation images and,
-    # in the last row, the hard example.
+    # One encoding of the whole training set serves the exact information and the optimal decoder; one
+    # optimal-decoder pass serves the memorisation images and, in the last row, the hard example.
+    posteriors = train_posteriors(trainer)
+    information = exact_information(trainer, posteriors)
     x = np.concatenate([trainer.images(rows), hard["test_image"][None]])  # (E+1, C, 32, 32)
-    decoded = optimal_decoder(trainer, torch.from_numpy(x).to(trainer.device))
+    decoded = optimal_decoder(trainer, torch.from_numpy(x).to(trainer.device), posteriors)
+    del posteriors
     memo = memorisation(
         torch.from_numpy(x[:-1]).to(trainer.device), {m: [t[:-1] for t in out] for m, out in decoded.items()}
     )
@@ -240,6 +284,8 @@ def evaluate_run(trainer, progress: bool = False) -> RunResults:
             }
             if partition == "test":
                 row.update(memo[m])
+            else:
+                row.update(information.get(m, {}))
             if trainer.diverged_at[m] is None and np.isfinite(list(metrics[m].values())[1:]).all():
                 members.append({**row, **metrics[m], "status": "ok", "diverged_at": None})
             else:

@@ -5,8 +5,9 @@
 - ``config.json``          the frozen :class:`~rdvae.config.RunConfig` and its run id
 - ``members.csv``          one row per (beta, seed, partition): n, rate, distortion, elbo, log_px, mi,
                            marginal_kl, status (``ok`` or ``diverged``), diverged_at, best_iteration
-                           (early stopping), and on test rows the memorisation diagnostic:
-                           memorisation_weight, distance_to_optimal, distance_to_input
+                           (early stopping); on train rows mi_exact, marginal_kl_exact; on test rows
+                           the memorisation diagnostic: memorisation_weight(_2, _3),
+                           distance_to_optimal, distance_to_input, bce_to_optimal, bce_to_input
 - ``curves.csv``           learning curves: iteration, beta, seed, partition, rate, distortion
 - ``reconstructions.npz``  the hard test example, its nearest training image, and every member's
                            reconstruction of it (so figures and sliders need no model)
@@ -38,8 +39,11 @@ STORE_ENV = "RDVAE_STORE"
 MEMBER_COLUMNS = (
     "beta", "seed", "partition", "n", "rate", "distortion", "elbo", "log_px", "mi", "marginal_kl",
     "status", "diverged_at", "best_iteration", "memorisation_weight", "distance_to_optimal",
-    "distance_to_input",
+    "distance_to_input", "mi_exact", "marginal_kl_exact", "memorisation_weight_2", "memorisation_weight_3",
+    "bce_to_optimal", "bce_to_input",
 )  # fmt: skip
+# Columns added after runs were committed: a members.csv written before them reads them as empty.
+LATER_MEMBER_COLUMNS = MEMBER_COLUMNS[MEMBER_COLUMNS.index("mi_exact") :]
 CURVE_COLUMNS = ("iteration", "beta", "seed", "partition", "rate", "distortion")
 _INT_COLUMNS = {"seed", "n", "iteration", "diverged_at", "best_iteration"}
 _TEXT_COLUMNS = {"partition", "status"}
@@ -107,13 +111,13 @@ def _parse(column: str, text: str):
     return float(text)
 
 
-def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict]:
+def _read_csv(path: Path, columns: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[dict]:
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
-        missing = set(columns) - set(reader.fieldnames or ())
+        missing = set(columns) - set(reader.fieldnames or ()) - set(optional)
         if missing:
             raise StoreError(f"{path} lacks columns {sorted(missing)}")
-        return [{c: _parse(c, row[c]) for c in columns} for row in reader]
+        return [{c: _parse(c, row.get(c, "")) for c in columns} for row in reader]
 
 
 def save(results: RunResults, store: str | Path | None = None) -> Path:
@@ -150,7 +154,7 @@ def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
         raw = json.loads((folder / "config.json").read_text())
         run_id = raw.pop("run_id")
         config = RunConfig.from_json({k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
-        members = _read_csv(folder / "members.csv", MEMBER_COLUMNS)
+        members = _read_csv(folder / "members.csv", MEMBER_COLUMNS, optional=LATER_MEMBER_COLUMNS)
         curves = _read_csv(folder / "curves.csv", CURVE_COLUMNS)
         with np.load(folder / "reconstructions.npz") as archive:
             reconstructions = {k: archive[k] for k in archive.files}

@@ -15,7 +15,8 @@ from rdvae.store import RunResults
 
 METRICS = (
     "rate", "distortion", "elbo", "log_px", "mi", "marginal_kl",
-    "memorisation_weight", "distance_to_optimal", "distance_to_input",
+    "memorisation_weight", "distance_to_optimal", "distance_to_input", "mi_exact", "marginal_kl_exact",
+    "memorisation_weight_2", "memorisation_weight_3", "bce_to_optimal", "bce_to_input",
 )  # fmt: skip
 
 
