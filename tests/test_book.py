@@ -107,8 +107,24 @@ def test_a_missing_chapter_fails_the_html_build(smoke_book, tmp_path):
     shutil.copytree(root / "_executed", copy / "_executed")
     shutil.copytree(root / "_static", copy / "_static")
     (copy / "_executed" / "03_splits.ipynb").unlink()
-    with pytest.raises(RuntimeError, match="jupyter-book build failed"):
-        book.build("smoke", "cpu", chapters=["00"], root=copy)
+    ran = []
+    with pytest.raises(RuntimeError, match="never executed here: 03_splits"):
+        book.build("smoke", "cpu", chapters=["00"], root=copy, log=ran.append)
+    assert ran == []  # refused before executing anything
+
+
+def test_chapter_kernels_use_ipc_and_print_no_transport_warning(tmp_path, capfd, monkeypatch):
+    import nbformat
+
+    (tmp_path / "book").mkdir()
+    source = tmp_path / "book" / "01_tiny.md"
+    header = (REPO / "book" / "00_intro.md").read_text().split("---\n")[1]  # a real chapter's front matter
+    source.write_text(f"---\n{header}---\n\n# Tiny\n\n```{{code-cell}} ipython3\nprint(40 + 2)\n```\n")
+    monkeypatch.setenv("RDVAE_ROOT", str(tmp_path))
+    book.execute_chapter(source, tmp_path / "out.ipynb", {}, tmp_path)
+    (code,) = [c for c in nbformat.read(tmp_path / "out.ipynb", as_version=4).cells if c.cell_type == "code"]
+    assert code.outputs[0]["text"] == "42\n"
+    assert "without encryption" not in capfd.readouterr().err
 
 
 def test_unknown_chapter_selection_lists_the_chapters():

@@ -34,6 +34,19 @@ class ChapterFailed(RuntimeError):
     """A chapter raised while papermill executed it."""
 
 
+def _ipc_kernel_manager():
+    """A kernel manager whose kernel talks over local IPC sockets instead of loopback TCP: nothing is
+    reachable from the network, and ipykernel no longer warns "running over TCP without encryption"
+    once per chapter."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IpcKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**{"transport": "ipc", **kwargs})
+
+    return IpcKernelManager
+
+
 def chapter_sources(root: Path, selection: list[str] | None = None) -> list[Path]:
     """``book/NN_*.md`` in order, or those whose stem starts with one of ``selection`` (e.g. ``02``)."""
     sources = sorted((root / "book").glob("[0-9][0-9]_*.md"))
@@ -114,6 +127,11 @@ def execute_chapter(source: Path, output: Path, parameters: dict, root: Path) ->
             cwd=str(root),
             kernel_name="python3",
             progress_bar=False,
+            kernel_manager_class=_ipc_kernel_manager(),
+            # The kernel's own log only ever shows shutdown noise here (jupyter_client interrupts the
+            # kernel as it shuts it down, and a kernel caught mid-message logs "KeyboardInterrupt
+            # caught in kernel"); errors in cells reach papermill as messages, not through this log.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except papermill.PapermillExecutionError as err:
         raise ChapterFailed(
@@ -156,8 +174,19 @@ def build(
     os.environ[paths.ROOT_ENV] = str(root)  # the kernels papermill starts inherit it
     vendor_javascript(root)
     parameters = {"profile": profile, "device": device, **(extra_parameters or {})}
+    selected = chapter_sources(root, chapters)
+    never_run = [
+        s.stem
+        for s in chapter_sources(root)
+        if s not in selected and not (root / EXECUTED / f"{s.stem}.ipynb").exists()
+    ]
+    if html and never_run:  # fail before running anything: the HTML needs every chapter executed once
+        raise RuntimeError(
+            f"the HTML book needs every chapter executed once; never executed here: {', '.join(never_run)}. "
+            "Run `rdvae book` without --chapters once (later builds can then re-run single chapters)"
+        )
     record = {"parameters": parameters, "chapters": {}}
-    for source in chapter_sources(root, chapters):
+    for source in selected:
         start = time.perf_counter()
         execute_chapter(source, root / EXECUTED / f"{source.stem}.ipynb", parameters, root)
         seconds = time.perf_counter() - start
