@@ -13,21 +13,24 @@ BETAS = (0.01, 0.1, 0.3, 1.0, 3.0)
 
 
 def fake(
-    split, arch, test_d, train_d=None, seeds=(0, 1), betas=BETAS, rate=None, mi=None, kl=None, log_px=None
-):
-    """A RunResults whose per-beta metrics are given functions of beta (seed noise +-0.1)."""
-    config = RunConfig(split=split, arch=arch, betas=betas, seeds=seeds, iterations=10)
+    split, arch, test_d, train_d=None, seeds=(0, 1), betas=BETAS, rate=None, mi=None, kl=None, log_px=None,
+    noise=0.1, iterations=10, extra=None,
+):  # fmt: skip
+    """A RunResults whose per-beta metrics are given functions of beta; seeds differ by ``noise``
+    (seeds 0 and 1: -noise/2 and +noise/2); ``extra(beta, partition)`` adds columns."""
+    config = RunConfig(split=split, arch=arch, betas=betas, seeds=seeds, iterations=iterations)
     rows = []
     for partition, d in (("train", train_d or test_d), ("test", test_d)):
         for seed in seeds:
             for beta in betas:
-                jitter = 0.1 * (seed - 0.5)
+                jitter = noise * (seed - 0.5)
                 r = rate(beta) if rate else 20 / (1 + beta)
                 rows.append({
                     "beta": beta, "seed": seed, "partition": partition, "n": 100, "rate": r + jitter,
                     "distortion": d(beta) + jitter, "elbo": -(d(beta) + r), "status": "ok",
                     "log_px": log_px(beta) if log_px else -(d(beta) + r),
                     "mi": mi(beta) if mi else 1.0, "marginal_kl": kl(beta) if kl else 1.0,
+                    **(extra(beta, partition) if extra else {}),
                 })  # fmt: skip
     return RunResults(config, rows, [], {}, {})
 
@@ -48,7 +51,27 @@ def test_helpers_on_known_shapes():
     assert ledger.worst_rise_as_beta_decreases(rows) == pytest.approx(20.0)
     rows = summary.by_beta(fake("cv-0.1", "mlp1", monotone), "test")
     assert ledger.worst_rise_as_beta_decreases(rows) < 0
-    assert ledger.tolerance(rows) == 1.0  # seed sd 0.07 < 1 nat
+    assert ledger.pair_tolerance(rows[0], rows[1]) == 1.0  # seed sd 0.07: two standard errors < 1 nat
+
+
+def test_tolerance_is_two_standard_errors_of_the_compared_points():
+    from rdvae import summary
+
+    rows = summary.by_beta(fake("cv-0.1", "mlp1", u_shaped, noise=4.0), "test")  # seed sd 2.83, se 2
+    assert ledger.pair_tolerance(rows[0], rows[1]) == pytest.approx(2 * math.hypot(2.0, 2.0))
+    # a 20-nat U survives 4 nats of seed noise; a 3-nat one does not
+    assert ledger.u_shape(rows)[0]
+    shallow = summary.by_beta(
+        fake("cv-0.1", "mlp1", lambda b: 100 + 3 * (math.log10(b) + 1) ** 2, noise=4.0), "test"
+    )
+    assert not ledger.u_shape(shallow)[0]
+    # only the two points compared count: noise at another beta does not widen the band
+    noisy_at_3 = fake("cv-0.1", "mlp1", u_shaped, extra=None)
+    for row in noisy_at_3.members:
+        if row["beta"] == 3.0:
+            row["distortion"] += 30 * (row["seed"] - 0.5)
+    rows = summary.by_beta(noisy_at_3, "test")
+    assert ledger.u_shape(rows)[1]["tol"] == 1.0
 
 
 def test_f3c_reproduced_on_a_u_shape_and_not_on_a_monotone_curve():
@@ -58,7 +81,7 @@ def test_f3c_reproduced_on_a_u_shape_and_not_on_a_monotone_curve():
     bad = {("cv-0.1", "mlp1"): fake("cv-0.1", "mlp1", monotone, train_d=monotone)}
     verdict = claim.evaluate(bad, "cpu")
     assert verdict.status == ledger.NOT_REPRODUCED
-    assert verdict.numbers["test: beta at min D"] == 0.01
+    assert verdict.numbers["test: beta at min"] == 0.01
 
 
 def test_missing_runs_and_small_profiles_are_inconclusive():
@@ -120,6 +143,153 @@ def test_a3_needs_a_u_shape_for_early_stopping_to_remove():
     assert claim.evaluate(runs(u_shaped, u_shaped), "cpu").status == ledger.NOT_REPRODUCED
     verdict = claim.evaluate(runs(monotone, monotone), "cpu")
     assert verdict.status == ledger.INCONCLUSIVE and "already has no U-shape" in verdict.note
+
+
+def test_f3b_needs_both_lower_rate_and_lower_distortion():
+    def runs(rate3):
+        return {("default", "mlp1"): fake("default", "mlp1", lambda b: 90 + b, rate=lambda b: 30 / (1 + b)),
+                ("default", "mlp3"): fake("default", "mlp3", lambda b: 80 + b, rate=rate3)}  # fmt: skip
+
+    assert ledger.CLAIMS["F3b"].evaluate(runs(lambda b: 25 / (1 + b)), "cpu").status == ledger.REPRODUCED
+    higher_rate_at_small_beta = runs(lambda b: 25 / (1 + b) + (10 if b < 0.05 else 0))
+    assert ledger.CLAIMS["F3b"].evaluate(higher_rate_at_small_beta, "cpu").status == ledger.NOT_REPRODUCED
+
+
+def _f3d_run(train_d, test_d, log_px_gap):
+    def extra(beta, partition):
+        return {"log_px": -test_d(beta) - (log_px_gap(beta) if partition == "test" else 0)}
+
+    return {("cv-0.1", "mlp3"): fake("cv-0.1", "mlp3", test_d, train_d=train_d, extra=extra)}
+
+
+def test_f3d_wants_the_gap_largest_at_some_beta_above_1_and_smallest_near_0_1():
+    def gap(b):
+        return 2 + 3 * abs(math.log10(b) + 1)  # smallest at 0.1, largest at 3 (and 5 at 0.01)
+
+    claim = ledger.CLAIMS["F3d"]
+    good = _f3d_run(monotone, lambda b: monotone(b) + gap(b), gap)
+    assert claim.evaluate(good, "cpu").status == ledger.REPRODUCED
+    # the gap peaking at beta = 1 (not the largest beta) still counts as "large beta"
+    peak_at_1 = _f3d_run(monotone, lambda b: monotone(b) + (9 if b == 1.0 else gap(b)), gap)
+    assert claim.evaluate(peak_at_1, "cpu").status == ledger.REPRODUCED
+    # a log p gap that is smallest at 0.01, far below the one at 0.1, fails the "smallest near 0.1" half
+    log_p_smallest_at_small_beta = _f3d_run(
+        monotone, lambda b: monotone(b) + gap(b), lambda b: 20 * math.log10(b) + 60
+    )
+    verdict = claim.evaluate(log_p_smallest_at_small_beta, "cpu")
+    assert verdict.status == ledger.NOT_REPRODUCED
+    assert verdict.numbers["gap at 0.1 within tol of the smallest (D, log p)"] == (True, False)
+    # a gap that peaks at small beta fails the "largest at large beta" half
+    small_peak = _f3d_run(monotone, lambda b: monotone(b) + (20 if b == 0.01 else 2), gap)
+    assert claim.evaluate(small_peak, "cpu").status == ledger.NOT_REPRODUCED
+
+
+def test_f4a_needs_growth_beyond_its_margin():
+    def runs(depth_at_8k):
+        out = {}
+        for split in ledger.CV_SIZES:
+            depth = depth_at_8k if split == "cv-0.05" else 2.0
+            out[(split, "mlp1")] = fake(split, "mlp1", lambda b, d=depth: 100 + d * (math.log10(b) + 1) ** 2)
+            out[(split, "mlp3")] = fake(split, "mlp3", monotone)
+        return out
+
+    assert ledger.CLAIMS["F4a"].evaluate(runs(12.0), "cpu").status == ledger.REPRODUCED
+    assert ledger.CLAIMS["F4a"].evaluate(runs(2.5), "cpu").status == ledger.NOT_REPRODUCED  # +0.5: no margin
+
+
+def test_f4c_wants_a_slight_improvement_as_n_train_decreases():
+    def runs(shift):
+        return {(split, "mlp1"): fake(split, "mlp1", lambda b, s=i * shift: u_shaped(b) + s)
+                for i, split in enumerate(ledger.CD_SIZES)}  # fmt: skip
+
+    assert ledger.CLAIMS["F4c"].evaluate(runs(-0.5), "cpu").status == ledger.REPRODUCED
+    assert ledger.CLAIMS["F4c"].evaluate(runs(+0.5), "cpu").status == ledger.NOT_REPRODUCED
+
+
+def test_f5_wants_checkerboard_clearly_worse_than_the_dense_split():
+    runs = {}
+    for arch in ("mlp1", "mlp3"):
+        runs[("default", arch)] = fake("default", arch, lambda b: 100 + b)
+        runs[("cv-0.1", arch)] = fake("cv-0.1", arch, lambda b: 100.8 + b)
+        runs[("checkerboard", arch)] = fake("checkerboard", arch, lambda b: 100.6 + b)
+    verdict = ledger.CLAIMS["F5"].evaluate(runs, "cpu")  # nearer CV(16k), but within 1 nat of CV(82k)
+    assert verdict.status == ledger.NOT_REPRODUCED
+
+
+def test_f7b_counts_two_monotone_curves_as_a_tie_not_a_failure():
+    datasets = ["digits"]
+    claim = next(c for c in ledger.figure7_claims(datasets) if c.id == "F7b")
+    both_monotone = {("cv-0.1", a, "dataset=digits"): fake("cv-0.1", a, monotone) for a in ("mlp1", "mlp3")}
+    assert claim.evaluate(both_monotone, "cpu").status == ledger.REPRODUCED
+    deeper_u = {("cv-0.1", "mlp1", "dataset=digits"): fake("cv-0.1", "mlp1", monotone),
+                ("cv-0.1", "mlp3", "dataset=digits"): fake("cv-0.1", "mlp3", u_shaped)}  # fmt: skip
+    assert claim.evaluate(deeper_u, "cpu").status == ledger.NOT_REPRODUCED
+
+
+def test_a1_reads_the_weights_and_cross_entropies_and_refuses_older_runs():
+    def memo(dominant_at_large_beta):
+        def extra(beta, partition):
+            large = beta >= 3.0
+            return {"bce_to_optimal": 60.0 if large else 90.0, "bce_to_input": 80.0 if large else 55.0,
+                    "memorisation_weight": 0.8 if large and dominant_at_large_beta else 0.2,
+                    "memorisation_weight_2": 0.1, "memorisation_weight_3": 0.05}  # fmt: skip
+
+        return {("cv-0.1", "mlp3"): fake("cv-0.1", "mlp3", monotone, extra=extra)}
+
+    assert ledger.CLAIMS["A1"].evaluate(memo(True), "cpu").status == ledger.REPRODUCED
+    assert ledger.CLAIMS["A1"].evaluate(memo(False), "cpu").status == ledger.NOT_REPRODUCED  # x* is a blend
+    older = {("cv-0.1", "mlp3"): fake("cv-0.1", "mlp3", monotone)}
+    verdict = ledger.CLAIMS["A1"].evaluate(older, "cpu")
+    assert verdict.status == ledger.INCONCLUSIVE and "predates" in verdict.note
+
+
+def test_f8_decides_on_the_exact_information_when_stored():
+    log_n = math.log(16_384)
+
+    def extra(beta, partition):  # exact I well below log N at beta 0.1; the minibatch one saturated
+        return {"mi_exact": log_n - (2.0 if beta == 0.1 else 0.01), "marginal_kl_exact": 1.0}
+
+    runs = {(s, a): fake(s, a, monotone, mi=lambda b: log_n - 0.01, extra=extra)
+            for s, a in [("cv-0.1", "mlp1"), ("cv-0.1", "mlp3")]}  # fmt: skip
+    verdict = ledger.CLAIMS["F8b"].evaluate(runs, "cpu")
+    assert (
+        verdict.status == ledger.NOT_REPRODUCED
+        and verdict.numbers["estimator"] == "exact aggregate posterior"
+    )
+    minibatch_only = {k: fake(*k, monotone, mi=lambda b: log_n - 0.01) for k in runs}
+    verdict = ledger.CLAIMS["F8b"].evaluate(minibatch_only, "cpu")
+    assert verdict.status == ledger.REPRODUCED and "minibatch" in verdict.numbers["estimator"]
+
+
+def _evidence(profile, stored):
+    from rdvae.runs import Evidence, candidate_profiles
+
+    for found in stored.values():
+        for name, results in found.items():
+            results.profile = name
+    return Evidence(profile, candidate_profiles(profile), stored)
+
+
+def test_a_claim_is_decided_at_the_most_trained_profile_holding_all_its_runs():
+    key = ("cv-0.1", "mlp1")
+    short = fake(*key, monotone, train_d=monotone, iterations=6000)
+    long = fake(*key, u_shaped, train_d=monotone, iterations=50_000)
+    evidence = _evidence("cpu", {key: {"cpu": short, "long": long}})
+    assert evidence[key] is long  # panels show the most-trained run
+    verdict = ledger.CLAIMS["F3c"].evaluate(evidence, "cpu")
+    assert (verdict.status, verdict.decided_at, verdict.below_paper) == (ledger.REPRODUCED, "long", True)
+    assert verdict.headline.startswith("reproduced at 50,000 iterations x 2 seeds (paper: 257,000")
+    only_cpu = ledger.CLAIMS["F3c"].evaluate(_evidence("cpu", {key: {"cpu": short}}), "cpu")
+    assert only_cpu.status == ledger.NOT_REPRODUCED and "at 6,000 iterations" in only_cpu.headline
+
+
+def test_a_claim_never_compares_runs_of_different_budgets():
+    keys = [("default", "mlp1"), ("default", "mlp3")]
+    stored = {keys[0]: {"long": fake(*keys[0], monotone)}, keys[1]: {"cpu": fake(*keys[1], monotone)}}
+    verdict = ledger.CLAIMS["F3a"].evaluate(_evidence("cpu", stored), "cpu")
+    assert verdict.status == ledger.INCONCLUSIVE and "different profiles" in verdict.note
+    stored[keys[0]]["cpu"] = fake(*keys[0], monotone)
+    assert ledger.CLAIMS["F3a"].evaluate(_evidence("cpu", stored), "cpu").decided_at == "cpu"
 
 
 def test_every_claim_names_its_figure_threshold_and_runs():

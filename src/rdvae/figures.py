@@ -1,13 +1,17 @@
 """The paper's figures, one call each, from the runs a chapter fetched (:func:`rdvae.runs.get_runs`).
 
 A run that is missing at the chosen profile becomes a panel that says so and names the command that
-produces it.  :func:`caption` states what made the figure: the profile, iterations, seeds, beta grid
-and the device the stored runs were trained on.
+produces it.  Every panel shows the most-trained run stored for its configuration
+(:class:`rdvae.runs.Evidence`) and names its budget under the title; :func:`caption` lists which
+budget each configuration was shown at, and says when that is below the paper's protocol.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from rdvae import runs as run_keys
+from rdvae.config import PAPER_ITERATIONS, PAPER_SEEDS
 from rdvae.data import splits
 from rdvae.plots import Curve, Panel, information_figure, rd_figure
 
@@ -15,18 +19,33 @@ TRAIN, TEST = "C0", "C3"
 
 
 def caption(runs: dict, profile: str) -> str:
-    present = [r for r in runs.values() if r is not None]
+    present = {key: r for key, r in runs.items() if r is not None}
     if not present:
         return f"profile {profile}: none of this figure's runs are in the store yet"
-    iterations = sorted({r.config.iterations for r in present})
-    seeds = sorted({s for r in present for s in r.config.seeds})
-    betas = sorted({b for r in present for b in r.config.betas})
-    devices = sorted({r.provenance.get("device_name") or r.provenance.get("device", "?") for r in present})
+    shown = defaultdict(list)
+    for key, results in present.items():
+        shown[run_keys.budget(results)].append(run_keys.label(key))
+    betas = sorted({b for r in present.values() for b in r.config.betas})
+    below = any(run_keys.below_paper(r) for r in present.values())
     return (
-        f"profile {profile}: {', '.join(f'{i:,}' for i in iterations)} iterations, seeds {seeds}, "
-        f"β ∈ {{{', '.join(f'{b:g}' for b in betas)}}}, mean ± sd over seeds; "
-        f"trained on {', '.join(devices)}; {len(present)} of {len(runs)} runs present"
+        f"build profile {profile}; "
+        + "; ".join(f"{budget}: {', '.join(labels)}" for budget, labels in shown.items())
+        + f". β ∈ {{{', '.join(f'{b:g}' for b in betas)}}}, mean ± sd over seeds; "
+        f"{len(present)} of {len(runs)} runs present"
+        + (
+            f". Below the paper's protocol ({PAPER_ITERATIONS:,} iterations × {len(PAPER_SEEDS)} seeds): "
+            "read the curves as this budget's, not the paper's"
+            if below
+            else ""
+        )
     )
+
+
+def sources(runs: dict) -> str:
+    """The profiles whose stored runs a figure shows, most-trained first, for its footer."""
+    found = {r.profile or "?" for r in runs.values() if r is not None}
+    order = {name: i for i, name in enumerate(run_keys.EVIDENCE_ORDER)}
+    return "+".join(sorted(found, key=lambda name: order.get(name, len(order)))) or "none"
 
 
 def trained_on(runs: dict) -> str:
@@ -45,7 +64,7 @@ def _panel(runs: dict, key: tuple, profile: str) -> Panel:
         )
         return Panel(title, [], note=f"not run at profile {profile}:\n{command}")
     curves = [Curve(results, p, p, {"train": TRAIN, "test": TEST}[p]) for p in ("train", "test")]
-    return Panel(title, curves, strip=results)
+    return Panel(f"{title}\n{run_keys.budget(results)}", curves, strip=results)
 
 
 def fig3(runs: dict, profile: str):
@@ -69,7 +88,9 @@ def fig4(runs: dict, profile: str):
                 if results is None:
                     missing.append(f"{split}")
                 else:
-                    curves.append(Curve(results, "test", f"N_train = {n:,}", colour))
+                    curves.append(
+                        Curve(results, "test", f"N_train = {n:,} ({run_keys.budget(results)})", colour)
+                    )
             note = f"not run at profile {profile}: {', '.join(missing)}" if missing and not curves else ""
             panels.append(Panel(f"{family} splits, {arch.upper()}, test", curves, note=note))
     return rd_figure(panels, n_cols=2)
@@ -96,7 +117,9 @@ def fig7(runs: dict, datasets: list[str], profile: str):
 def fig8(runs: dict):
     """I(x;z) and KL(q(z)||p(z)) against beta on the CV(16k/147k) training set, both depths."""
     entries = [
-        (arch.upper(), runs[("cv-0.1", arch)]) for arch in ("mlp1", "mlp3") if runs.get(("cv-0.1", arch))
+        (f"{arch.upper()} ({run_keys.budget(runs[('cv-0.1', arch)])})", runs[("cv-0.1", arch)])
+        for arch in ("mlp1", "mlp3")
+        if runs.get(("cv-0.1", arch))
     ]
     return information_figure(entries) if entries else None
 
@@ -109,5 +132,5 @@ def early_stopping_figure(runs: dict):
         (("cv-0.1", "mlp1", "early-stopping"), "early stopping", "C2"),
     ):
         if runs.get(key) is not None:
-            curves.append(Curve(runs[key], "test", label, colour))
+            curves.append(Curve(runs[key], "test", f"{label} ({run_keys.budget(runs[key])})", colour))
     return rd_figure([Panel("MLP1 CV(16k/147k), test", curves, note="" if curves else "not run")], n_cols=1)

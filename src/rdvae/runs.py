@@ -4,22 +4,75 @@ policy allows, trained when missing.
 A run key is ``(split, arch, *variants)`` with variants ``"early-stopping"`` and ``"dataset=NAME"``
 (Tetrominoes when absent); its config is the profile's training budget for that split and
 architecture, with any overrides a chapter's parameters give.
-Policy: the ``smoke`` and ``paper`` profiles train missing runs (seconds, or a GPU job); the ``cpu``
-profile does not by default, because all figures together are about a day of CPU training: a chapter
-then shows what is stored, lists what is missing with the command that produces it, and the claims
-that need it say "inconclusive at this profile".
+Policy: the ``smoke`` and ``paper`` profiles train missing runs (seconds, or a GPU job); ``cpu`` and
+``long`` do not by default, because all figures together are days of CPU training: a chapter then
+shows what is stored, lists what is missing with the command that produces it, and the claims that
+need it say "inconclusive at this profile".
+
+Best evidence: a build at a profile of :data:`EVIDENCE_ORDER` also looks in the stores of the more
+trained profiles before it (a ``cpu`` build looks in ``paper``, ``long``, ``cpu``), and every panel
+shows the most-trained run stored for its configuration, labelled with that profile's budget.  The
+ledger decides each claim at the most-trained profile that holds *all* the runs the claim compares,
+so a claim never mixes budgets.  Chapter parameters that change the budget (``betas``, ``seeds``,
+``iterations``) restrict the lookup to the build's own profile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
 from rdvae import store, train
-from rdvae.config import RunConfig
+from rdvae.config import PAPER_ITERATIONS, PAPER_SEEDS, RunConfig
 from rdvae.data import splits
 from rdvae.profiles import get_profile
 
 RunKey = tuple[str, ...]
+EVIDENCE_ORDER = ("paper", "long", "cpu")  # most-trained first
+
+
+def candidate_profiles(profile: str) -> tuple[str, ...]:
+    """The profiles whose stores a build at ``profile`` reads, most-trained first."""
+    if profile not in EVIDENCE_ORDER:
+        return (profile,)
+    return EVIDENCE_ORDER[: EVIDENCE_ORDER.index(profile) + 1]
+
+
+def budget(results: store.RunResults) -> str:
+    """What trained a run, for captions: profile, iterations, seeds and device."""
+    cfg, where = results.config, results.provenance.get("device", "?")
+    source = f"{results.profile}: " if results.profile else ""
+    return f"{source}{cfg.iterations:,} it × {len(cfg.seeds)} seed{'s' * (len(cfg.seeds) > 1)}, {where}"
+
+
+def below_paper(results: store.RunResults) -> bool:
+    """Whether a run trained less than the paper's protocol (257k iterations, 5 seeds)."""
+    return results.config.iterations < PAPER_ITERATIONS or len(results.config.seeds) < len(PAPER_SEEDS)
+
+
+class Evidence(Mapping):
+    """The stored runs of some keys at every candidate profile.
+
+    As a mapping, ``evidence[key]`` is the most-trained stored run of ``key`` (None if none);
+    :meth:`at` gives one profile's runs alone, which is what the ledger compares.
+    """
+
+    def __init__(
+        self, profile: str, profiles: tuple[str, ...], stored: dict[RunKey, dict[str, store.RunResults]]
+    ):
+        self.profile, self.profiles, self.stored = profile, profiles, stored
+
+    def __getitem__(self, key: RunKey) -> store.RunResults | None:
+        found = self.stored[key]
+        return next((found[p] for p in self.profiles if p in found), None)
+
+    def __iter__(self) -> Iterator[RunKey]:
+        return iter(self.stored)
+
+    def __len__(self) -> int:
+        return len(self.stored)
+
+    def at(self, profile: str) -> dict[RunKey, store.RunResults | None]:
+        return {key: found.get(profile) for key, found in self.stored.items()}
 
 
 def _variants(key: RunKey) -> dict:
@@ -63,21 +116,33 @@ def get_runs(
     device: str = "cpu",
     train_missing: bool | None = None,
     **overrides,
-) -> dict[RunKey, store.RunResults | None]:
-    """Every key's results: stored, else trained (if ``train_missing``, default per profile), else None."""
+) -> Evidence:
+    """Every key's stored runs at the candidate profiles; a key stored at none of them is trained at
+    ``profile`` if ``train_missing`` (default per profile), else listed with its command."""
     settings = get_profile(profile)
     train_missing = settings.train_missing_runs if train_missing is None else train_missing
-    folder = store.profile_store(profile)
-    out = {}
+    changes_budget = any(v is not None for v in overrides.values())
+    profiles = (profile,) if changes_budget else candidate_profiles(profile)
+    stored: dict[RunKey, dict[str, store.RunResults]] = {}
     for key in keys:
-        config = config_for(profile, key, **overrides)
-        results = store.load(config, folder)
-        if results is None and train_missing:
-            results = train.run(config, device, folder, progress=False)
-        out[key] = results
-    missing = [key for key, value in out.items() if value is None]
+        found = {}
+        for name in profiles:
+            results = store.load(config_for(name, key, **overrides), store.profile_store(name))
+            if results is not None:
+                results.profile = name
+                found[name] = results
+        if not found and train_missing:
+            config = config_for(profile, key, **overrides)
+            found[profile] = train.run(config, device, store.profile_store(profile), progress=False)
+            found[profile].profile = profile
+        stored[key] = found
+    evidence = Evidence(profile, profiles, stored)
+    missing = [key for key in evidence if evidence[key] is None]
     if missing:
         print(f"not yet run at profile {profile!r} (their claims are inconclusive here):")
         for key in missing:
             print(f"  {label(key):<40} {command(profile, key)}")
-    return out
+    upgraded = sorted({r.profile for r in evidence.values() if r is not None and r.profile != profile})
+    if upgraded:
+        print(f"showing runs from the more-trained profile(s) {', '.join(upgraded)} where stored")
+    return evidence

@@ -60,6 +60,7 @@ class RunResults:
     curves: list[dict]
     reconstructions: dict[str, np.ndarray]
     provenance: dict = field(default_factory=dict)
+    profile: str | None = None  # the profile whose store it was read from (set by rdvae.runs)
 
     def rows(self, partition: str | None = None, status: str | None = None) -> list[dict]:
         return [

@@ -43,7 +43,8 @@ _STATUS_COLOURS = {
 
 
 def verdict_table(verdicts, profile: str) -> HTML:
-    """The ledger's verdicts: claim, statement, threshold, verdict (coloured), numbers, note."""
+    """The ledger's verdicts: claim, statement, threshold, verdict (coloured, with the budget that
+    decided it and whether that is below the paper's), numbers, note."""
     head = "".join(f"<th>{c}</th>" for c in ("claim", "statement", "threshold", "verdict", "numbers"))
     body = []
     for v in verdicts:
@@ -55,9 +56,20 @@ def verdict_table(verdicts, profile: str) -> HTML:
         body.append(
             "<tr>"
             + "".join(f"<td>{c}</td>" for c in cells)
-            + f'<td style="background:{colour}"><b>{v.status}</b>'
+            + f'<td style="background:{colour}"><b>{v.status}</b>{_budget(v)}'
             f'</td><td style="font-size:85%">{numbers}</td></tr>'
         )
-    caption = f"verdicts computed from the results store at profile <b>{html.escape(profile)}</b>"
+    caption = (
+        f"verdicts computed from the results store, build profile <b>{html.escape(profile)}</b>; each claim "
+        "is decided by the most-trained profile that holds all its runs"
+    )
     table = f"<caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
     return HTML(f'<table class="rdvae-table">{table}</table>')
+
+
+def _budget(verdict) -> str:
+    if not verdict.decided_at:
+        return ""
+    below = "<br><em>below the paper's budget</em>" if verdict.below_paper else ""
+    where = html.escape(f"{verdict.decided_at}: {verdict.budget}")
+    return f'<br><span style="font-size:80%">{where}{below}</span>'

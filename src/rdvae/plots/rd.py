@@ -136,17 +136,21 @@ def rd_figure(panels: Sequence[Panel], n_cols: int = 2, panel_size: tuple[float,
 
 
 def information_figure(entries: Sequence[tuple[str, RunResults]], partition: str = "train"):
-    """Figure 8: I(x;z) and KL(q(z)||p(z)) against beta (log axis), log N marked; and the split
-    R = I + KL at each beta as stacked bars against the analytic rate."""
+    """Figure 8: I(x;z) and KL(q(z)||p(z)) against beta (log axis), log N marked: the minibatch
+    estimator (solid) and, where stored, the exact aggregate posterior (dashed, hollow); and the split
+    R = I + KL at each beta as stacked bars (exact values where stored) against the analytic rate."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     for (name, results), colour in zip(entries, plt.cm.tab10.colors, strict=False):
         rows = summary.by_beta(results, partition)
         betas = summary.column(rows, "beta")
         for ax, metric in zip(axes[:2], ("mi", "marginal_kl"), strict=True):
             ax.errorbar(betas, summary.column(rows, metric), yerr=summary.column(rows, f"{metric}_std"),
-                        fmt="-o", ms=4, capsize=2, color=colour, label=name)  # fmt: skip
+                        fmt="-o", ms=4, capsize=2, color=colour, label=f"{name}, minibatch")  # fmt: skip
+            exact = summary.column(rows, f"{metric}_exact")
+            if np.isfinite(exact).all():
+                ax.plot(betas, exact, "--o", ms=5, mfc="white", color=colour, label=f"{name}, exact q(z)")
         population = results.config.partition_sizes()[partition]
-        axes[0].axhline(math.log(population), color=colour, ls="--", lw=0.9)
+        axes[0].axhline(math.log(population), color=colour, ls=":", lw=0.9)
         axes[0].text(betas.min(), math.log(population), f" log N = {math.log(population):.2f}", color=colour,
                      fontsize=7, va="bottom")  # fmt: skip
     axes[0].set_ylabel("Î(x; z) (nats)")
@@ -156,18 +160,20 @@ def information_figure(entries: Sequence[tuple[str, RunResults]], partition: str
         ax.set_xlabel("β")
         ax.grid(alpha=0.3)
         ax.axvline(1.0, color="0.6", lw=0.8)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=6)
     name, results = entries[0]
     rows = summary.by_beta(results, partition)
     x = np.arange(len(rows))
-    mi, mkl = summary.column(rows, "mi"), summary.column(rows, "marginal_kl")
+    exact = np.isfinite(summary.column(rows, "mi_exact")).all()
+    suffix = "_exact" if exact else ""
+    mi, mkl = summary.column(rows, f"mi{suffix}"), summary.column(rows, f"marginal_kl{suffix}")
     axes[2].bar(x, mi, color="C0", label="Î(x; z)")
     axes[2].bar(x, mkl, bottom=mi, color="C1", label="KL̂(q(z) || p(z))")
     axes[2].plot(x, summary.column(rows, "rate"), "k_", ms=18, mew=2, label="rate R (analytic)")
     axes[2].set_xticks(x, [f"{b:g}" for b in summary.column(rows, "beta")])
     axes[2].set_xlabel("β")
     axes[2].set_ylabel("nats")
-    axes[2].set_title(f"R = I + KL, {name}", fontsize=9)
+    axes[2].set_title(f"R = I + KL ({'exact q(z)' if exact else 'minibatch'}), {name}", fontsize=8)
     axes[2].legend(fontsize=7)
     fig.tight_layout()
     return fig
