@@ -21,7 +21,7 @@ def test_unknown_profile_is_rejected_by_the_parser(capsys):
 
 
 def test_get_profile_lists_valid_names():
-    with pytest.raises(ValueError, match="smoke, cpu, paper"):
+    with pytest.raises(ValueError, match="smoke, cpu, long, paper"):
         get_profile("huge")
 
 

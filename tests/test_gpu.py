@@ -1,5 +1,6 @@
-"""GPU checks, run on a machine with CUDA (skipped elsewhere): the batched stack on the GPU computes
-what the CPU computes, and all members share one stack there."""
+"""GPU checks, run on a machine with CUDA (skipped elsewhere): one stack of every member on the GPU
+computes what the same members compute trained one by one on the GPU (same generators, so the same
+minibatches and noise), a checkpoint written on the GPU resumes there, and TF32 is recorded."""
 
 import numpy as np
 import pytest
@@ -13,15 +14,46 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 SMALL = dict(split="cv-0.1", iterations=20, train_limit=512, eval_every=10, curve_examples=64)
 
 
+def _curves(trainer):
+    return np.array([(r["rate"], r["distortion"]) for r in trainer.curves])
+
+
 @pytest.mark.parametrize("arch", ["mlp1", "cnn3"])
-def test_gpu_stack_matches_cpu(arch):
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+def test_gpu_stack_matches_the_members_trained_one_by_one(arch):
     config = RunConfig(arch=arch, betas=(0.1, 1.0, 3.0), seeds=(0, 1), **SMALL)
-    gpu, cpu = Trainer(config, "cuda"), Trainer(config, "cpu", stack_size=6)
-    assert len(gpu.groups) == 1 and len(gpu.groups[0]) == 6
-    gpu.train(progress=False)
-    cpu.train(progress=False)
-    a = np.array([(r["rate"], r["distortion"]) for r in gpu.curves])
-    b = np.array([(r["rate"], r["distortion"]) for r in cpu.curves])
-    np.testing.assert_allclose(a, b, rtol=2e-3, atol=1e-3)
+    stacked, looped = Trainer(config, "cuda", tf32=False), Trainer(config, "cuda", stack_size=1, tf32=False)
+    assert len(stacked.groups) == 1 and len(stacked.groups[0]) == 6 and len(looped.groups) == 6
+    stacked.train(progress=False)
+    looped.train(progress=False)
+    np.testing.assert_allclose(_curves(stacked), _curves(looped), rtol=2e-3, atol=1e-3)
+
+
+def test_a_gpu_checkpoint_resumes_on_the_gpu_to_the_same_numbers(tmp_path, monkeypatch):
+    monkeypatch.setenv("RDVAE_CACHE", str(tmp_path))
+    config = RunConfig(arch="mlp1", betas=(0.1, 1.0), seeds=(0,), **SMALL)
+    whole = Trainer(config, "cuda", tf32=False)
+    whole.train(progress=False)
+    first = Trainer(config, "cuda", tf32=False)
+    for _ in range(7):
+        first.step()
+    first.save_checkpoint()
+    resumed = Trainer(config, "cuda", tf32=False)
+    assert resumed.load_checkpoint() and resumed.iteration == 7
+    assert all(g.device.type == "cuda" for g in resumed.noise_generators)
+    resumed.train(progress=False)
+    tail = [r for r in whole.curves if r["iteration"] > 7]
+    np.testing.assert_allclose(
+        [(r["rate"], r["distortion"]) for r in tail],
+        [(r["rate"], r["distortion"]) for r in resumed.curves if r["iteration"] > 7],
+        rtol=1e-5,
+    )
+
+
+def test_tf32_is_on_by_default_on_the_gpu_and_recorded():
+    config = RunConfig(arch="mlp1", betas=(1.0,), seeds=(0,), **SMALL)
+    trainer = Trainer(config, "cuda")
+    assert trainer.tf32 and trainer.provenance()["tf32"] is True
+    before = torch.backends.cuda.matmul.fp32_precision
+    with trainer.precision():
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
+    assert torch.backends.cuda.matmul.fp32_precision == before

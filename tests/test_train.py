@@ -184,6 +184,29 @@ def test_config_validation_and_stable_ids():
         RunConfig(betas=(1.0,), seeds=(0,), **{**SMALL, "split": "cv-7"})
 
 
+def test_a_checkpoint_loads_onto_the_cpu_whatever_device_wrote_it(tmp_path, monkeypatch):
+    """Generator states must reach Generator.set_state as CPU ByteTensors.  Mapping a checkpoint onto
+    the training device (as torch.load(map_location=device) does) breaks that for any other device;
+    "meta" stands in for CUDA here, which this machine may lack."""
+    monkeypatch.setenv("RDVAE_CACHE", str(tmp_path))
+    trainer = train.Trainer(RunConfig(betas=(1.0,), seeds=(0,), **SMALL))
+    trainer.step()
+    path = trainer.save_checkpoint()
+    state = train.load_state(path)
+    saved = state["noise_generators"][0]
+    assert saved.device.type == "cpu" and saved.dtype == torch.uint8
+    torch.Generator().set_state(saved)
+    with pytest.raises((TypeError, RuntimeError)):  # what a state mapped to another device does
+        torch.Generator().set_state(saved.to("meta"))
+    fresh = train.Trainer(RunConfig(betas=(1.0,), seeds=(0,), **SMALL))
+    assert fresh.load_checkpoint() and fresh.iteration == 1
+
+
+def test_tf32_means_nothing_on_a_cpu():
+    trainer = train.Trainer(RunConfig(betas=(1.0,), seeds=(0,), **SMALL), tf32=True)
+    assert trainer.tf32 is False and trainer.provenance()["tf32"] is False
+
+
 # ---------------------------------------------------------------------------- kill and resume
 ITERATIONS = 120
 COMMAND = [

@@ -84,7 +84,9 @@ def _cmd_train(args) -> int:
             dataset=args.dataset,
         )
         print(f"run {config.run_id}: {len(config.members)} members, {config.iterations:,} iterations")
-        results = train.run(config, args.device, args.store, args.checkpoint_every, args.stack_size)
+        results = train.run(
+            config, args.device, args.store, args.checkpoint_every, args.stack_size, tf32=args.tf32
+        )
     except train.Interrupted as stop:
         print(f"\n{stop}", file=sys.stderr)
         return 130
@@ -169,6 +171,11 @@ def parser() -> argparse.ArgumentParser:
         "--stack-size",
         type=int,
         help="members per batched stack (default: all on a GPU; on a CPU 4 for MLPs, 1 for CNNs)",
+    )
+    fit.add_argument(
+        "--tf32",
+        action=argparse.BooleanOptionalAction,
+        help="TF32 tensor-core matmuls on a GPU (default: on with --device cuda; recorded in provenance)",
     )
     fit.set_defaults(run=_cmd_train)
 
