@@ -49,6 +49,31 @@ class TrainBudget:
 
 
 @dataclass(frozen=True)
+class LinearVaeBudget:
+    """The finite-N simulations of the solvable linear VAE (chapter 11, SPEC g): data dimension N,
+    the grids of sample ratio alpha = n/N and beta, and the seeds of data and initialisation."""
+
+    dims: int
+    alphas: tuple[float, ...]
+    betas: tuple[float, ...]
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ImplicitBudget:
+    """The beta-VAE / deterministic-approximation / autoencoder comparison of chapter 12 (SPEC f.3)."""
+
+    dataset: str
+    split: str
+    betas: tuple[float, ...]
+    seeds: tuple[int, ...]
+    iterations: int
+    eval_examples: int  # test images for objectives, posterior variances and Jacobians
+    samples: int  # prior samples for the Frechet distance
+    features: int  # PCA components of the feature space the Frechet distance is computed in
+
+
+@dataclass(frozen=True)
 class Profile:
     """A compute budget.  ``None`` in a size field means "all of it"."""
 
@@ -63,6 +88,8 @@ class Profile:
     demo: TrainBudget  # the small sweep trained live in chapter 4
     train_missing_runs: bool  # figure chapters train runs the store lacks (else they list them)
     decides_claims: bool  # whether this budget is big enough for the ledger to give verdicts
+    linear_vae: LinearVaeBudget  # chapter 11
+    implicit: ImplicitBudget  # chapter 12
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -103,6 +130,25 @@ _PAPER_TRAINING = TrainBudget(
     eval_examples=None, iwae_samples=1000, iwae_examples=2000,
 )  # fmt: skip
 
+_SMOKE_LINEAR = LinearVaeBudget(dims=100, alphas=(0.5, 2.0, 8.0), betas=(0.1, 1.0, 2.5), seeds=(0,))
+# N = 1,000 and 3 seeds: finite-N shifts of the top eigenvalue are a few % (SPEC g.2: use N >= 1,000);
+# 7 x 7 x 3 L-BFGS fits take ~5 minutes on one core.
+_CPU_LINEAR = LinearVaeBudget(
+    dims=1000, alphas=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0), betas=(0.05, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5),
+    seeds=(0, 1, 2),
+)  # fmt: skip
+_SMOKE_IMPLICIT = ImplicitBudget(
+    dataset="digits", split="default", betas=(0.3, 3.0), seeds=(0,), iterations=20, eval_examples=64,
+    samples=64, features=8,
+)  # fmt: skip
+# The bundled digits (offline; 898 training images): 2,000 iterations are ~285 epochs.  A step of the
+# deterministic approximation costs ~6 beta-VAE steps (the decoder Jacobian is d = 10 tangent passes
+# and their backward), ~1.4 s for the 4 betas on one shared core: ~50 minutes for the whole table.
+_CPU_IMPLICIT = ImplicitBudget(
+    dataset="digits", split="default", betas=(0.1, 0.3, 1.0, 3.0), seeds=(0,), iterations=2000,
+    eval_examples=898, samples=2000, features=32,
+)  # fmt: skip
+
 PROFILES = {
     "smoke": Profile(
         name="smoke",
@@ -116,6 +162,8 @@ PROFILES = {
         demo=_SMOKE_TRAINING,
         train_missing_runs=True,
         decides_claims=False,
+        linear_vae=_SMOKE_LINEAR,
+        implicit=_SMOKE_IMPLICIT,
     ),
     "cpu": Profile(
         name="cpu",
@@ -129,6 +177,8 @@ PROFILES = {
         demo=_CPU_DEMO,
         train_missing_runs=False,
         decides_claims=True,
+        linear_vae=_CPU_LINEAR,
+        implicit=_CPU_IMPLICIT,
     ),
     "long": Profile(
         name="long",
@@ -142,6 +192,8 @@ PROFILES = {
         demo=_CPU_DEMO,
         train_missing_runs=False,
         decides_claims=True,
+        linear_vae=_CPU_LINEAR,
+        implicit=_CPU_IMPLICIT,
     ),
     "paper": Profile(
         name="paper",
@@ -160,6 +212,8 @@ PROFILES = {
         demo=replace(_CPU_DEMO, iterations=10_000, eval_every=500),
         train_missing_runs=True,
         decides_claims=True,
+        linear_vae=replace(_CPU_LINEAR, dims=2000),
+        implicit=_CPU_IMPLICIT,
     ),
 }
 DEFAULT_PROFILE = "cpu"

@@ -13,6 +13,10 @@
                            reconstruction of it (so figures and sliders need no model)
 - ``provenance.json``      package version, git commit, torch version, device, wall time
 
+Smaller experiments whose result is one table (the theory chapters) use :func:`save_table` and
+:func:`load_table`: ``<store>/tables/<name>-<hash of its config>/`` with ``config.json``,
+``rows.csv`` and ``provenance.json``, written and checked the same way.
+
 CSV rather than Parquet: the tables are small (at most a few thousand rows), a committed store stays
 readable and diffable in git, and no extra dependency is needed.  A run is written to a temporary
 folder and renamed into place, so a folder that exists is complete.  On load, a folder whose files do
@@ -23,6 +27,7 @@ Checkpoints of unfinished runs live in the cache folder, not here.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -177,3 +182,93 @@ def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
     if len(members) != expected_rows:
         raise StoreError(f"{folder / 'members.csv'} has {len(members)} rows, expected {expected_rows}")
     return RunResults(config, members, curves, reconstructions, provenance)
+
+
+# ------------------------------------------------------------------------------------------- tables
+def table_id(name: str, config: dict) -> str:
+    """``<name>-<12 hex digits>``: the stable hash of the table's canonical JSON config."""
+    canonical = json.dumps({"name": name, **config}, sort_keys=True, separators=(",", ":"))
+    return f"{name}-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+
+
+def _cell(value) -> str:
+    return "true" if value is True else "false" if value is False else _format(value)
+
+
+def _value(text: str):
+    if text in ("true", "false"):
+        return text == "true"
+    if text == "":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(text) if text.lstrip("-").isdigit() else number
+
+
+def save_table(
+    name: str, config: dict, rows: list[dict], provenance: dict, store: str | Path | None = None
+) -> Path:
+    """Write one experiment's table atomically; return its folder."""
+    root = store_dir(store) / "tables"
+    root.mkdir(parents=True, exist_ok=True)
+    ident = table_id(name, config)
+    final, tmp = root / ident, root / f".{ident}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    (tmp / "config.json").write_text(json.dumps({"table_id": ident, "name": name, **config}, indent=2))
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({c: _cell(row.get(c)) for c in columns} for row in rows)
+    (tmp / "rows.csv").write_text(buffer.getvalue())
+    (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+@dataclass
+class TableResults:
+    """One experiment's table, as stored: its config, rows and provenance."""
+
+    name: str
+    config: dict
+    rows: list[dict]
+    provenance: dict
+    profile: str | None = None  # the profile whose store it was read from
+
+    def describe(self) -> str:
+        """Its budget in a few words, from the config fields it has."""
+        parts = [
+            f"{self.config[k]:,} {label}"
+            for k, label in (("dims", "dims"), ("iterations", "iterations"))
+            if k in self.config
+        ]
+        for key in ("alphas", "betas", "seeds"):
+            if key in self.config:
+                parts.append(f"{len(self.config[key])} {key}")
+        return f"{self.name}: " + ", ".join(parts)
+
+
+def load_table(name: str, config: dict, store: str | Path | None = None) -> TableResults | None:
+    """The table computed for ``config``, or None if there is none."""
+    folder = store_dir(store) / "tables" / table_id(name, config)
+    if not folder.exists():
+        return None
+    try:
+        saved = json.loads((folder / "config.json").read_text())
+        with open(folder / "rows.csv", newline="") as handle:
+            rows = [{k: _value(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        provenance = json.loads((folder / "provenance.json").read_text())
+    except (OSError, ValueError) as err:
+        raise StoreError(
+            f"table {folder} is unusable ({type(err).__name__}: {err}); delete it to recompute"
+        ) from None
+    recorded = {k: v for k, v in saved.items() if k not in ("table_id", "name")}
+    if saved.get("table_id") != folder.name or table_id(name, recorded) != folder.name:
+        raise StoreError(f"table {folder} does not hold the config its name hashes; delete it to recompute")
+    return TableResults(name, recorded, rows, provenance)
