@@ -78,3 +78,39 @@ def linear_vae_rate_distortion(rows: list[dict], alphas=(0.5, 2.0, 16.0)):
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def implicit_figure(rows: list[dict]):
+    """Chapter 12: the beta-VAE against its deterministic approximation (and a plain autoencoder) on
+    test images: -L_beta, the encoder-variance check, the Frechet distance and the curvature's
+    off-diagonal mass, against beta."""
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    styles = {"beta-vae": ("C0", "o-", "β-VAE"), "deterministic": ("C1", "s--", "deterministic approx.")}
+    test = [r for r in rows if r["partition"] == "test"]
+
+    def series(objective: str, key: str):
+        chosen = [r for r in test if r["objective"] == objective and r.get(key) is not None]
+        betas = sorted({r["beta"] for r in chosen})
+        return betas, [np.mean([r[key] for r in chosen if r["beta"] == b]) for b in betas]
+
+    panels = (
+        ("neg_objective", "−L_β on test images (nats)"),
+        ("variance_ratio_median", "median σ² / (β / (β + h))"),
+        ("frechet", "Fréchet distance, pixel-PCA features"),
+        ("off_diagonal_mass", "off-diagonal mass of JᵀDJ"),
+    )
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        for objective, (colour, fmt, label) in styles.items():
+            betas, values = series(objective, key)
+            if betas:
+                ax.plot(betas, values, fmt, color=colour, label=label, ms=5)
+        _, plain = series("autoencoder", key)
+        if plain:
+            ax.axhline(plain[0], color="0.4", ls=":", label="autoencoder")
+        ax.set(xscale="log", xlabel="β", title=title)
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+    axes[1].axhline(1.0, color="k", lw=0.8)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

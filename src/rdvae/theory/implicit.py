@@ -89,8 +89,9 @@ def autoencoder_loss(model: StackedVAE, x: torch.Tensor) -> torch.Tensor:
 
 def off_diagonal_mass(h_matrix: torch.Tensor) -> torch.Tensor:
     """sum_{i != j} H_ij^2 / sum_i H_ii^2 per example, for H (..., d, d); 0 when H is diagonal."""
-    diagonal = h_matrix.diagonal(dim1=-2, dim2=-1).square().sum(-1)
-    return (h_matrix.square().sum((-1, -2)) - diagonal) / diagonal
+    diagonal = h_matrix.diagonal(dim1=-2, dim2=-1)
+    off = h_matrix - torch.diag_embed(diagonal)
+    return off.square().sum((-1, -2)) / diagonal.square().sum(-1)
 
 
 def linear_gaussian_objectives(
@@ -117,6 +118,7 @@ def linear_gaussian_objectives(
     full_sigma = torch.linalg.inv(identity + gram / beta)
     prior_term = float(log_lik - beta / 2 * mu.square().sum())
     return {
+        "log p(x|mu)": float(log_lik),
         "exact, diagonal": exact(diagonal_sigma),
         "approximation, diagonal": prior_term - beta / 2 * float(torch.log1p(gram.diagonal() / beta).sum()),
         "exact, full": exact(full_sigma),
