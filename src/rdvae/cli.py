@@ -2,6 +2,7 @@
 
 ``rdvae book``   execute every chapter with papermill and build the HTML book (the main job)
 ``rdvae train``  train (or resume, or load) one configuration's (beta, seed) members
+``rdvae sweep``  train every configuration some figures need, as Ray tasks (local or a cluster)
 ``rdvae data``   render and cache the full Tetrominoes dataset
 ``rdvae splits`` print the exact sizes of every split
 """
@@ -101,6 +102,33 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from rdvae import store, sweep
+    from rdvae.device import resolve_device
+
+    try:
+        if not args.dry_run:
+            resolve_device(args.device)
+        todo, done = sweep.plan(args.profile, args.figures, args.store)
+    except (ValueError, RuntimeError, store.StoreError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"sweep: profile={args.profile} figures={' '.join(args.figures)}")
+    if args.dry_run or not todo:
+        print("\n".join(sweep.describe(todo, done, "cuda" if args.gpus_per_run else args.device)))
+        return 0
+    target = args.store or store.profile_store(args.profile)
+    results = sweep.run(
+        todo, target, args.device, args.address, args.cpus_per_run, args.gpus_per_run, args.num_cpus
+    )
+    failed = [r for r in results if "error" in r]
+    print(
+        f"{len(results) - len(failed)} runs stored in {target}, {len(done)} were there already"
+        + (f"; {len(failed)} failed: run the same command again to resume them" if failed else "")
+    )
+    return 1 if failed else 0
+
+
 def _cmd_splits(args) -> int:
     from rdvae.data import splits
 
@@ -178,6 +206,25 @@ def parser() -> argparse.ArgumentParser:
         help="TF32 tensor-core matmuls on a GPU (default: on with --device cuda; recorded in provenance)",
     )
     fit.set_defaults(run=_cmd_train)
+
+    sweep = sub.add_parser(
+        "sweep", help="train every configuration the chosen figures need, as Ray tasks (local or cluster)"
+    )
+    sweep.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES), help="training budget")
+    sweep.add_argument(
+        "--figures", nargs="+", default=["3", "4", "5", "6", "8", "appendix"],
+        help="figures whose claims' runs to train: 3 4 5 6 7 8 appendix (default: all but 7)",
+    )  # fmt: skip
+    sweep.add_argument("--address", help="Ray cluster: 'auto' on a cluster node, or ray://HEAD:10001")
+    sweep.add_argument("--device", default="cpu", help="cpu or cuda (each run's device)")
+    sweep.add_argument("--cpus-per-run", type=float, default=1, help="CPUs each run reserves (default 1)")
+    sweep.add_argument("--gpus-per-run", type=float, default=0, help="GPUs each run reserves (e.g. 1)")
+    sweep.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    sweep.add_argument("--store", help="results store folder (default: results/<profile>)")
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="print the plan with estimated device-hours; train nothing"
+    )
+    sweep.set_defaults(run=_cmd_sweep)
 
     split = sub.add_parser("splits", help="print the exact size of every split")
     split.set_defaults(run=_cmd_splits)
