@@ -7,10 +7,12 @@ Like :func:`rdvae.runs.get_runs`, a build looks in the stores of the more-traine
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 
 import torch
 
@@ -22,12 +24,23 @@ from rdvae.runs import candidate_profiles
 VERSION = 1  # bump when a table's computation changes what it stores
 
 
+def cpu_model() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _provenance(seconds: float, device: str) -> dict:
     from rdvae.train import git_commit
 
     return {
         "rdvae": rdvae.__version__, "git_commit": git_commit(), "torch": torch.__version__, "device": device,
-        "machine": platform.processor() or platform.machine(), "seconds": round(seconds, 1),
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores", "seconds": round(seconds, 1),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }  # fmt: skip
 
