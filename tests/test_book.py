@@ -17,7 +17,7 @@ EXPECTED_FIGURES = {
     "02_tetrominoes": ["fig1_examples", "ch02_distortion_bounds"],
     "03_splits": ["fig2_split_schematic", "ch03_neighbour_distances", "ch03_hard_examples"],
     "04_architectures": ["ch04_learning_curves_mlp1_cv-0.1"],
-    "05_fig3_capacity": ["fig3_capacity"],
+    "05_fig3_capacity": ["fig3_capacity", "fig3_learning_curves_mlp1", "fig3_learning_curves_mlp3"],
     "06_fig4_training_size": ["fig4_training_size"],
     "07_fig5_checkerboard": ["fig5_checkerboard", "fig5_neighbour_distances"],
     "08_fig6_cnn": ["fig6_cnn"],

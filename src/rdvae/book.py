@@ -175,6 +175,10 @@ def build(
     vendor_javascript(root)
     parameters = {"profile": profile, "device": device, **(extra_parameters or {})}
     selected = chapter_sources(root, chapters)
+    current = {s.stem for s in chapter_sources(root)}
+    for stale in (root / EXECUTED).glob("*.ipynb"):  # a renamed or deleted chapter's old output
+        if stale.stem not in current:
+            stale.unlink()
     never_run = [
         s.stem
         for s in chapter_sources(root)

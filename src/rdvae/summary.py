@@ -43,3 +43,30 @@ def column(summary: list[dict], metric: str) -> np.ndarray:
 
 def at_beta(summary: list[dict], beta: float) -> dict | None:
     return next((row for row in summary if math.isclose(row["beta"], beta)), None)
+
+
+def late_change(
+    results: RunResults, partition: str = "test", metric: str = "distortion", fraction: float = 0.2
+) -> list[dict]:
+    """Per beta, how ``metric`` moved over the last ``fraction`` of training (mean over seeds of the
+    learning curve): negative = still falling when training stopped, positive = rising (overfitting)."""
+    rows = [r for r in results.curves if r["partition"] == partition]
+    if not rows:
+        return []
+    last = max(r["iteration"] for r in rows)
+    start = min((r["iteration"] for r in rows if r["iteration"] >= (1 - fraction) * last), default=last)
+    out = []
+    for beta in sorted({r["beta"] for r in rows}):
+        at = {
+            i: np.mean([r[metric] for r in rows if r["beta"] == beta and r["iteration"] == i])
+            for i in (start, last)
+        }
+        out.append(
+            {
+                "beta": beta,
+                "from iteration": start,
+                "to iteration": last,
+                "change": float(at[last] - at[start]),
+            }
+        )
+    return out

@@ -112,5 +112,6 @@ def implicit_figure(rows: list[dict]):
         ax.grid(alpha=0.3)
     axes[1].axhline(1.0, color="k", lw=0.8)
     axes[0].legend(fontsize=7)
+    axes[3].legend(fontsize=7)
     fig.tight_layout()
     return fig
