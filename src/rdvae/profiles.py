@@ -149,6 +149,21 @@ _CPU_IMPLICIT = ImplicitBudget(
     eval_examples=898, samples=2000, features=32,
 )  # fmt: skip
 
+_CPU = Profile(
+    name="cpu",
+    summary="the default: full dataset and exact splits; reduced training budgets for 2 CPU cores",
+    full_dataset=True,
+    stats_images=None,
+    nn_splits=_NN_SPLITS,
+    nn_test=1500,
+    nn_train_max=None,
+    training=_CPU_TRAINING,
+    demo=_CPU_DEMO,
+    train_missing_runs=False,
+    decides_claims=True,
+    linear_vae=_CPU_LINEAR,
+    implicit=_CPU_IMPLICIT,
+)
 PROFILES = {
     "smoke": Profile(
         name="smoke",
@@ -165,35 +180,12 @@ PROFILES = {
         linear_vae=_SMOKE_LINEAR,
         implicit=_SMOKE_IMPLICIT,
     ),
-    "cpu": Profile(
-        name="cpu",
-        summary="the default: full dataset and exact splits; reduced training budgets for 2 CPU cores",
-        full_dataset=True,
-        stats_images=None,
-        nn_splits=_NN_SPLITS,
-        nn_test=1500,
-        nn_train_max=None,
-        training=_CPU_TRAINING,
-        demo=_CPU_DEMO,
-        train_missing_runs=False,
-        decides_claims=True,
-        linear_vae=_CPU_LINEAR,
-        implicit=_CPU_IMPLICIT,
-    ),
-    "long": Profile(
+    "cpu": _CPU,
+    "long": replace(
+        _CPU,
         name="long",
         summary="the cpu profile's data with many more epochs for the central configurations (days of CPU)",
-        full_dataset=True,
-        stats_images=None,
-        nn_splits=_NN_SPLITS,
-        nn_test=1500,
-        nn_train_max=None,
         training=_LONG_TRAINING,
-        demo=_CPU_DEMO,
-        train_missing_runs=False,
-        decides_claims=True,
-        linear_vae=_CPU_LINEAR,
-        implicit=_CPU_IMPLICIT,
     ),
     "paper": Profile(
         name="paper",
