@@ -202,6 +202,24 @@ def test_a_checkpoint_loads_onto_the_cpu_whatever_device_wrote_it(tmp_path, monk
     assert fresh.load_checkpoint() and fresh.iteration == 1
 
 
+def test_minibatches_follow_each_members_own_epoch_permutations():
+    """Drawing the next epoch one epoch ahead must not change the order: member m's minibatches are
+    consecutive slices of randperm draws from its own (seed, 1) generator, one draw per epoch."""
+    from rdvae.models import member_generator
+
+    config = RunConfig(betas=(0.3, 1.0), seeds=(0, 5), **{**SMALL, "train_limit": 300})
+    trainer = train.Trainer(config)
+    batches = [trainer._next_batch().clone() for _ in range(7)]  # 2 full batches per epoch of 300
+    for m, (_, seed) in enumerate(config.members):
+        generator = member_generator(seed, 1)
+        expected = []
+        for _ in range(4):
+            perm = torch.randperm(300, generator=generator)
+            expected += [perm[:128], perm[128:256]]
+        for got, want in zip(batches, expected, strict=False):
+            assert torch.equal(got[m], want)
+
+
 def test_tf32_means_nothing_on_a_cpu():
     trainer = train.Trainer(RunConfig(betas=(1.0,), seeds=(0,), **SMALL), tf32=True)
     assert trainer.tf32 is False and trainer.provenance()["tf32"] is False

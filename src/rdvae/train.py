@@ -142,6 +142,7 @@ class Trainer:
         self.iteration = 0
         self.position = math.inf  # forces a fresh epoch permutation on the first step
         self.permutations: torch.Tensor | None = None  # (M, N_train) on the device
+        self.next_permutations: torch.Tensor | None = None  # the following epoch's, copied one epoch ahead
         self.nonfinite = torch.zeros(m_total, dtype=torch.bool, device=self.device)
         self.diverged_at: list[int | None] = [None] * m_total
         self.curves: list[dict] = []
@@ -160,11 +161,22 @@ class Trainer:
             self.curve_idx["validation"] = self.data.validation_idx[: max(config.curve_examples, 2048)]
 
     # ----------------------------------------------------------------------------------- training
+    def _draw_epoch(self) -> torch.Tensor:
+        """Every member's permutation of the training set for one epoch, from its own generator on
+        the CPU, sent to the device without blocking (from pinned memory on a GPU)."""
+        n = len(self.data.train_idx)
+        perms = torch.stack([torch.randperm(n, generator=g) for g in self.order_generators])  # (M, N)
+        if self.device.type == "cuda":
+            perms = perms.pin_memory()
+        return perms.to(self.device, non_blocking=True)
+
     def _next_batch(self) -> torch.Tensor:
         n, batch = len(self.data.train_idx), self.config.batch_size
-        if self.position + batch > n:  # a new epoch for every member, from its own generator
-            perms = [torch.randperm(n, generator=g) for g in self.order_generators]
-            self.permutations = torch.stack(perms).to(self.device)
+        if self.position + batch > n:  # a new epoch; the one after it is drawn now, so its copy
+            # overlaps this epoch's steps instead of stalling the first step of the next
+            current = self.next_permutations
+            self.permutations = current if current is not None else self._draw_epoch()
+            self.next_permutations = self._draw_epoch()
             self.position = 0
         rows = self.permutations[:, self.position : self.position + batch]  # (M, B)
         self.position += batch
@@ -259,6 +271,7 @@ class Trainer:
             "iteration": self.iteration,
             "position": self.position,
             "permutations": None if self.permutations is None else self.permutations.cpu(),
+            "next_permutations": None if self.next_permutations is None else self.next_permutations.cpu(),
             "models": [model.state_dict() for model in self.models],
             "optimizers": [opt.state_dict() for opt in self.optimizers],
             "groups": self.groups,
@@ -304,8 +317,9 @@ class Trainer:
         for g, saved in zip(self.noise_generators, state["noise_generators"], strict=True):
             g.set_state(saved)
         self.iteration, self.position = state["iteration"], state["position"]
-        perms = state["permutations"]
+        perms, following = state["permutations"], state.get("next_permutations")  # absent: older checkpoints
         self.permutations = None if perms is None else perms.to(self.device)
+        self.next_permutations = None if following is None else following.to(self.device)
         self.nonfinite = state["nonfinite"].to(self.device)
         self.diverged_at, self.curves, self.elapsed = state["diverged_at"], state["curves"], state["elapsed"]
         self.best_loss, self.best_iteration, self.best_state, self.stopped_early = state["best"]
