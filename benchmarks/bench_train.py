@@ -52,7 +52,10 @@ def measure(arch: str, members: int, stack: int, device: str, steps: int) -> dic
         peak_mb = (
             int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]) / 1024
         )
+    from rdvae.device import cpu_model
+
     return {
+        "machine": torch.cuda.get_device_name() if trainer.device.type == "cuda" else cpu_model(),
         "arch": arch, "members": members, "stack": stack, "steps": steps,
         "model_steps_per_s": members * steps / seconds, "peak_memory_mb": round(peak_mb, 1),
     }  # fmt: skip

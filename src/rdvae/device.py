@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import torch
 
 VALID_DEVICES = ("cpu", "cuda")
@@ -24,3 +27,14 @@ def resolve_device(name: str) -> torch.device:
                 f"device {name!r} requested but only {torch.cuda.device_count()} GPU(s) are visible"
             )
     return torch.device(text)
+
+
+def cpu_model() -> str:
+    """The processor's model name (Linux: /proc/cpuinfo), else the machine type."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

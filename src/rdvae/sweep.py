@@ -60,16 +60,17 @@ def plan(profile: str, figures: Iterable[str], store_path: str | Path | None = N
     return todo, done
 
 
-def throughput(device: str) -> dict[str, float]:
+def throughput(device: str) -> tuple[dict[str, float], str]:
     """Measured model-steps/s per architecture on ``device`` (``benchmarks/results/train-<device>.json``,
-    the fastest layout of each), or {} when that benchmark has not been run."""
+    the fastest layout of each) and the machine it was measured on; ({}, "") before that benchmark ran."""
     path = BENCHMARKS / f"train-{device}.json"
     if not path.exists():
-        return {}
+        return {}, ""
     best: dict[str, float] = {}
-    for row in json.loads(path.read_text()):
+    rows = json.loads(path.read_text())
+    for row in rows:
         best[row["arch"]] = max(best.get(row["arch"], 0.0), row["model_steps_per_s"])
-    return best
+    return best, rows[0].get("machine", "an unrecorded machine")
 
 
 def estimate_hours(config: RunConfig, speeds: dict[str, float]) -> float | None:
@@ -80,7 +81,7 @@ def estimate_hours(config: RunConfig, speeds: dict[str, float]) -> float | None:
 
 def describe(todo: list, done: list, device: str) -> list[str]:
     """The dry run's lines: each config to train with its estimate, and the total."""
-    speeds = throughput(device)
+    speeds, machine = throughput(device)
     lines, total = [], 0.0
     for config in todo:
         hours = estimate_hours(config, speeds)
@@ -89,7 +90,7 @@ def describe(todo: list, done: list, device: str) -> list[str]:
         lines.append(
             f"  {when}  {config.run_id:<34} {len(config.members)} members x {config.iterations:,} it"
         )
-    source = f"benchmarks/results/train-{device}.json" if speeds else f"no {device} benchmark yet"
+    source = f"benchmarks/results/train-{device}.json, {machine}" if speeds else f"no {device} benchmark yet"
     lines.append(
         f"{len(todo)} to train, {len(done)} already stored; about {total:.1f} {device}-hours of training "
         f"at the benchmarked speed ({source}; one run at a time per device)"

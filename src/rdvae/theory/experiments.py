@@ -8,31 +8,19 @@ Like :func:`rdvae.runs.get_runs`, a build looks in the stores of the more-traine
 from __future__ import annotations
 
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 
 import rdvae
 from rdvae import store
+from rdvae.device import cpu_model
 from rdvae.profiles import get_profile
 from rdvae.runs import candidate_profiles
 
 VERSION = 1  # bump when a table's computation changes what it stores
-
-
-def cpu_model() -> str:
-    """The processor's model name (Linux: /proc/cpuinfo), else the machine type."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _provenance(seconds: float, device: str) -> dict:
