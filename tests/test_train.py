@@ -93,7 +93,11 @@ def test_a_diverging_member_is_recorded_and_the_others_are_untouched(stacked):
 
 def test_early_stopping_keeps_each_members_best_validation_parameters():
     config = RunConfig(
-        betas=(0.3, 1.0), seeds=(0,), early_stopping=True, patience=2, **{**SMALL, "iterations": 400}
+        betas=(0.3, 1.0),
+        seeds=(0,),
+        early_stopping=True,
+        patience=2,
+        **{**SMALL, "iterations": 400, "batch_size": 32},
     )
     trainer = train.Trainer(config)
     assert len(trainer.data.validation_idx) == round(0.1 * 512)
