@@ -3,6 +3,7 @@
 ``rdvae book``   execute every chapter with papermill and build the HTML book (the main job)
 ``rdvae train``  train (or resume, or load) one configuration's (beta, seed) members
 ``rdvae sweep``  train every configuration some figures need, as Ray tasks (local or a cluster)
+``rdvae progress`` how far the unfinished runs (checkpoints in the cache) are, and their last curves
 ``rdvae data``   render and cache the full Tetrominoes dataset
 ``rdvae splits`` print the exact sizes of every split
 """
@@ -129,6 +130,14 @@ def _cmd_sweep(args) -> int:
     return 1 if failed else 0
 
 
+def _cmd_progress(args) -> int:
+    from rdvae import progress
+
+    runs = progress.in_progress()
+    print("\n".join(progress.describe(runs)))
+    return 1 if any("error" in run for run in runs) else 0
+
+
 def _cmd_splits(args) -> int:
     from rdvae.data import splits
 
@@ -225,6 +234,11 @@ def parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the plan with estimated device-hours; train nothing"
     )
     sweep.set_defaults(run=_cmd_sweep)
+
+    status = sub.add_parser(
+        "progress", help="how far each unfinished run (a checkpoint in the cache) is, with its last curves"
+    )
+    status.set_defaults(run=_cmd_progress)
 
     split = sub.add_parser("splits", help="print the exact size of every split")
     split.set_defaults(run=_cmd_splits)

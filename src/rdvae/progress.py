@@ -1,0 +1,98 @@
+"""Runs in progress: what the checkpoints in the cache say about unfinished trainings.
+
+A long run (the ``long`` or ``paper`` profile) spans sessions: it trains until stopped, checkpoints,
+and resumes when its command is run again.  :func:`in_progress` reads each checkpoint (memory-mapped,
+without building a model) and reports how far the run is and where its last learning-curve point
+stands, per beta, as the mean over seeds of the train and test distortion.  That answers "is it still
+improving, or already overfitting?" without waiting for the run to finish.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rdvae import paths
+from rdvae.config import RunConfig
+
+
+def checkpoint_folder(cache: Path | None = None) -> Path:
+    return (cache or paths.cache_dir()) / "checkpoints"
+
+
+def last_curve_point(curves: list[dict]) -> tuple[int | None, list[dict]]:
+    """The last evaluated iteration and, per beta (ascending), the mean over seeds of the train and
+    test distortion there: ``[{"beta", "seeds", "train", "test"}]``."""
+    if not curves:
+        return None, []
+    last = max(row["iteration"] for row in curves)
+    values: dict[tuple[float, str], list[float]] = defaultdict(list)
+    for row in curves:
+        if row["iteration"] == last:
+            values[(row["beta"], row["partition"])].append(row["distortion"])
+    out = []
+    for beta in sorted({beta for beta, _ in values}):
+        train, test = values.get((beta, "train"), []), values.get((beta, "test"), [])
+        out.append(
+            {
+                "beta": beta,
+                "seeds": max(len(train), len(test)),
+                "train": float(np.mean(train)) if train else float("nan"),
+                "test": float(np.mean(test)) if test else float("nan"),
+            }
+        )
+    return last, out
+
+
+def in_progress(cache: Path | None = None) -> list[dict]:
+    """One dict per checkpoint in the cache, by run id: ``run_id``, ``iteration``, ``iterations``,
+    ``hours`` (training time so far), ``evaluated_at`` and ``by_beta`` (see :func:`last_curve_point`);
+    or ``run_id`` and ``error`` for a checkpoint that cannot be read."""
+    out = []
+    for path in sorted(checkpoint_folder(cache).glob("*.pt")):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+            config = RunConfig.from_json(state["config"])
+        except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is reported the same way
+            fix = f"delete {path} to restart that run"
+            out.append({"run_id": path.stem, "error": f"unreadable ({err}); {fix}"})
+            continue
+        evaluated_at, by_beta = last_curve_point(state["curves"])
+        out.append(
+            {
+                "run_id": config.run_id,
+                "iteration": state["iteration"],
+                "iterations": config.iterations,
+                "hours": state["elapsed"] / 3600,
+                "evaluated_at": evaluated_at,
+                "by_beta": by_beta,
+            }
+        )
+    return out
+
+
+def describe(runs: list[dict]) -> list[str]:
+    """Printable lines: a header per run, then one line per beta."""
+    if not runs:
+        return ["no runs in progress (no checkpoints in the cache)"]
+    lines = []
+    for run in runs:
+        if "error" in run:
+            lines.append(f"{run['run_id']}: {run['error']}")
+            continue
+        share = run["iteration"] / run["iterations"]
+        lines.append(
+            f"{run['run_id']}: {run['iteration']:,}/{run['iterations']:,} iterations ({share:.0%}), "
+            f"{run['hours']:.1f} h trained; distortion at iteration {run['evaluated_at']:,} "
+            "(mean over seeds):"
+        )
+        for row in run["by_beta"]:
+            gap = row["test"] - row["train"]
+            lines.append(
+                f"  beta {row['beta']:<6g} train {row['train']:8.2f}  test {row['test']:8.2f}  "
+                f"gap {gap:6.2f}  ({row['seeds']} seeds)"
+            )
+    return lines
