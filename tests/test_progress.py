@@ -28,10 +28,12 @@ def test_a_stopped_run_is_reported_with_its_last_curve_point(cache, capsys):
         trainer.step()
         if trainer.iteration % CONFIG.eval_every == 0:
             trainer.evaluate_curves()
+    trainer.elapsed = 7200.0  # as if those 20 iterations had taken two hours
     trainer.save_checkpoint()
     (run,) = progress.in_progress()
     assert run["run_id"] == CONFIG.run_id
     assert (run["iteration"], run["iterations"], run["evaluated_at"]) == (20, 40, 20)
+    assert (run["hours"], run["hours_left"]) == (2.0, 2.0)  # half done: as long again at that speed
     assert [row["beta"] for row in run["by_beta"]] == [0.3, 1.0]
     for row in run["by_beta"]:
         assert row["seeds"] == 2
@@ -43,7 +45,7 @@ def test_a_stopped_run_is_reported_with_its_last_curve_point(cache, capsys):
             ]
             assert len(recorded) == 2 and row[partition] == pytest.approx(np.mean(recorded), rel=1e-12)
     assert main(["progress"]) == 0
-    assert f"{CONFIG.run_id}: 20/40 iterations (50%)" in capsys.readouterr().out
+    assert f"{CONFIG.run_id}: 20/40 iterations (50%), 2.0 h trained, ~2.0 h left" in capsys.readouterr().out
 
 
 def test_an_unreadable_checkpoint_is_named_with_the_fix(cache, capsys):

@@ -49,7 +49,8 @@ def last_curve_point(curves: list[dict]) -> tuple[int | None, list[dict]]:
 
 def in_progress(cache: Path | None = None) -> list[dict]:
     """One dict per checkpoint in the cache, by run id: ``run_id``, ``iteration``, ``iterations``,
-    ``hours`` (training time so far), ``evaluated_at`` and ``by_beta`` (see :func:`last_curve_point`);
+    ``hours`` (training time so far), ``hours_left`` (the remaining iterations at the average speed so
+    far; None before the first step), ``evaluated_at`` and ``by_beta`` (see :func:`last_curve_point`);
     or ``run_id`` and ``error`` for a checkpoint that cannot be read."""
     out = []
     for path in sorted(checkpoint_folder(cache).glob("*.pt")):
@@ -61,12 +62,14 @@ def in_progress(cache: Path | None = None) -> list[dict]:
             out.append({"run_id": path.stem, "error": f"unreadable ({err}); {fix}"})
             continue
         evaluated_at, by_beta = last_curve_point(state["curves"])
+        done, hours = state["iteration"], state["elapsed"] / 3600
         out.append(
             {
                 "run_id": config.run_id,
-                "iteration": state["iteration"],
+                "iteration": done,
                 "iterations": config.iterations,
-                "hours": state["elapsed"] / 3600,
+                "hours": hours,
+                "hours_left": (config.iterations - done) * hours / done if done else None,
                 "evaluated_at": evaluated_at,
                 "by_beta": by_beta,
             }
@@ -84,9 +87,10 @@ def describe(runs: list[dict]) -> list[str]:
             lines.append(f"{run['run_id']}: {run['error']}")
             continue
         share = run["iteration"] / run["iterations"]
+        left = "" if run["hours_left"] is None else f", ~{run['hours_left']:.1f} h left at that speed"
         lines.append(
             f"{run['run_id']}: {run['iteration']:,}/{run['iterations']:,} iterations ({share:.0%}), "
-            f"{run['hours']:.1f} h trained; distortion at iteration {run['evaluated_at']:,} "
+            f"{run['hours']:.1f} h trained{left}; distortion at iteration {run['evaluated_at']:,} "
             "(mean over seeds):"
         )
         for row in run["by_beta"]:
