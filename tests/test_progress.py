@@ -4,7 +4,7 @@ point, the same numbers the trainer recorded; an unreadable one is named with th
 import numpy as np
 import pytest
 
-from rdvae import progress, train
+from rdvae import paths, progress, train
 from rdvae.cli import main
 from rdvae.config import RunConfig
 
@@ -49,7 +49,7 @@ def test_a_stopped_run_is_reported_with_its_last_curve_point(cache, capsys):
 
 
 def test_an_unreadable_checkpoint_is_named_with_the_fix(cache, capsys):
-    folder = progress.checkpoint_folder()
+    folder = paths.checkpoint_dir()
     folder.mkdir(parents=True)
     (folder / "mlp1-cv-0.1-000000000000.pt").write_bytes(b"not a checkpoint")
     assert main(["progress"]) == 1

@@ -45,3 +45,8 @@ def cache_dir() -> Path:
         folder = Path(base) / "rdvae"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def checkpoint_dir() -> Path:
+    """Where unfinished runs keep their checkpoints: ``<cache>/checkpoints`` (one ``<run id>.pt`` each)."""
+    return cache_dir() / "checkpoints"

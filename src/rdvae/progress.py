@@ -9,18 +9,12 @@ improving, or already overfitting?" without waiting for the run to finish.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from pathlib import Path
-
 import numpy as np
-import torch
 
 from rdvae import paths
 from rdvae.config import RunConfig
-
-
-def checkpoint_folder(cache: Path | None = None) -> Path:
-    return (cache or paths.cache_dir()) / "checkpoints"
+from rdvae.summary import curve_values
+from rdvae.train import load_state
 
 
 def last_curve_point(curves: list[dict]) -> tuple[int | None, list[dict]]:
@@ -29,33 +23,30 @@ def last_curve_point(curves: list[dict]) -> tuple[int | None, list[dict]]:
     if not curves:
         return None, []
     last = max(row["iteration"] for row in curves)
-    values: dict[tuple[float, str], list[float]] = defaultdict(list)
-    for row in curves:
-        if row["iteration"] == last:
-            values[(row["beta"], row["partition"])].append(row["distortion"])
+    train, test = (curve_values(curves, partition, last) for partition in ("train", "test"))
     out = []
-    for beta in sorted({beta for beta, _ in values}):
-        train, test = values.get((beta, "train"), []), values.get((beta, "test"), [])
+    for beta in sorted(set(train) | set(test)):
+        seeds_train, seeds_test = train.get(beta, []), test.get(beta, [])
         out.append(
             {
                 "beta": beta,
-                "seeds": max(len(train), len(test)),
-                "train": float(np.mean(train)) if train else float("nan"),
-                "test": float(np.mean(test)) if test else float("nan"),
+                "seeds": max(len(seeds_train), len(seeds_test)),
+                "train": float(np.mean(seeds_train)) if seeds_train else float("nan"),
+                "test": float(np.mean(seeds_test)) if seeds_test else float("nan"),
             }
         )
     return last, out
 
 
-def in_progress(cache: Path | None = None) -> list[dict]:
+def in_progress() -> list[dict]:
     """One dict per checkpoint in the cache, by run id: ``run_id``, ``iteration``, ``iterations``,
     ``hours`` (training time so far), ``hours_left`` (the remaining iterations at the average speed so
     far; None before the first step), ``evaluated_at`` and ``by_beta`` (see :func:`last_curve_point`);
     or ``run_id`` and ``error`` for a checkpoint that cannot be read."""
     out = []
-    for path in sorted(checkpoint_folder(cache).glob("*.pt")):
+    for path in sorted(paths.checkpoint_dir().glob("*.pt")):
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+            state = load_state(path, mmap=True)
             config = RunConfig.from_json(state["config"])
         except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is reported the same way
             fix = f"delete {path} to restart that run"

@@ -8,6 +8,7 @@ bars (section 4.4).
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 
 import numpy as np
 
@@ -45,6 +46,18 @@ def at_beta(summary: list[dict], beta: float) -> dict | None:
     return next((row for row in summary if math.isclose(row["beta"], beta)), None)
 
 
+def curve_values(
+    curves: list[dict], partition: str, iteration: int, metric: str = "distortion"
+) -> dict[float, list[float]]:
+    """Per beta (ascending), ``metric`` of every member still on the learning curve of ``partition`` at
+    ``iteration`` (diverged members stop being recorded)."""
+    values: dict[float, list[float]] = defaultdict(list)
+    for row in curves:
+        if row["partition"] == partition and row["iteration"] == iteration:
+            values[row["beta"]].append(row[metric])
+    return {beta: values[beta] for beta in sorted(values)}
+
+
 def late_change(
     results: RunResults, partition: str = "test", metric: str = "distortion", fraction: float = 0.2
 ) -> list[dict]:
@@ -55,18 +68,16 @@ def late_change(
         return []
     last = max(r["iteration"] for r in rows)
     start = min((r["iteration"] for r in rows if r["iteration"] >= (1 - fraction) * last), default=last)
+    at = {i: curve_values(rows, partition, i, metric) for i in (start, last)}
     out = []
     for beta in sorted({r["beta"] for r in rows}):
-        at = {
-            i: np.mean([r[metric] for r in rows if r["beta"] == beta and r["iteration"] == i])
-            for i in (start, last)
-        }
+        means = {i: np.mean(at[i].get(beta, [])) for i in (start, last)}
         out.append(
             {
                 "beta": beta,
                 "from iteration": start,
                 "to iteration": last,
-                "change": float(at[last] - at[start]),
+                "change": float(means[last] - means[start]),
             }
         )
     return out

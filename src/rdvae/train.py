@@ -263,7 +263,7 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------- checkpoints
     def checkpoint_path(self) -> Path:
-        return paths.cache_dir() / "checkpoints" / f"{self.config.run_id}.pt"
+        return paths.checkpoint_dir() / f"{self.config.run_id}.pt"
 
     def state(self) -> dict:
         return {
@@ -411,14 +411,15 @@ class Trainer:
         }
 
 
-def load_state(path: Path) -> dict:
-    """A checkpoint's contents, read onto the CPU whatever device wrote it.
+def load_state(path: Path, mmap: bool = False) -> dict:
+    """A checkpoint's contents, read onto the CPU whatever device wrote it; ``mmap`` maps the tensors
+    from the file instead of reading them (for a quick look, as ``rdvae progress`` takes).
 
     The generator states must stay CPU ByteTensors (``Generator.set_state`` accepts nothing else, also
     for a CUDA generator), so nothing is mapped to the training device here: ``load_state_dict`` copies
     model parameters into the device's tensors and moves Adam's state to its parameters' device.
     """
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
 
 
 def _is_main_thread() -> bool:
