@@ -174,15 +174,13 @@ def build(
     os.environ[paths.ROOT_ENV] = str(root)  # the kernels papermill starts inherit it
     vendor_javascript(root)
     parameters = {"profile": profile, "device": device, **(extra_parameters or {})}
-    selected = chapter_sources(root, chapters)
-    current = {s.stem for s in chapter_sources(root)}
+    selected, every = chapter_sources(root, chapters), chapter_sources(root)
+    current = {s.stem for s in every}
     for stale in (root / EXECUTED).glob("*.ipynb"):  # a renamed or deleted chapter's old output
         if stale.stem not in current:
             stale.unlink()
     never_run = [
-        s.stem
-        for s in chapter_sources(root)
-        if s not in selected and not (root / EXECUTED / f"{s.stem}.ipynb").exists()
+        s.stem for s in every if s not in selected and not (root / EXECUTED / f"{s.stem}.ipynb").exists()
     ]
     if html and never_run:  # fail before running anything: the HTML needs every chapter executed once
         raise RuntimeError(
