@@ -121,6 +121,26 @@ def test_parallel_render_equals_serial():
     np.testing.assert_array_equal(tetrominoes.render(f, workers=2), tetrominoes.render(f))
 
 
+def test_images_without_the_full_cache_render_each_row_once_and_match_render(monkeypatch):
+    rendered = []
+    real_render = tetrominoes.render
+    monkeypatch.setattr(tetrominoes, "render", lambda f: rendered.append(len(f)) or real_render(f))
+    monkeypatch.setattr(tetrominoes, "_rendered_rows", {})
+    monkeypatch.setattr(tetrominoes, "full_cache_ready", lambda: False)
+    first, again = SAMPLE[:6], np.array([SAMPLE[5], SAMPLE[7], SAMPLE[5], SAMPLE[0]])
+    a = tetrominoes.images(first)
+    a[:] = -1  # the caller owns what it gets: the kept rows must not change
+    b = tetrominoes.images(again)
+    np.testing.assert_array_equal(b, real_render(tetrominoes.factors()[again]))
+    assert rendered == [6, 1]  # only SAMPLE[7] was new the second time
+    assert tetrominoes.images([]).shape == (0, 3, 32, 32)
+
+    monkeypatch.setattr(tetrominoes, "RENDERED_ROWS_KEPT", 2)  # past the limit: render as asked
+    np.testing.assert_array_equal(
+        tetrominoes.images(SAMPLE[:4]), real_render(tetrominoes.factors()[SAMPLE[:4]])
+    )
+
+
 def test_dataset_statistics_match_the_authors_sample():
     # SPEC a.3, measured on the authors' full dataset: pixel mean 0.0258, distortion floor 49.6 nats
     # (sd 21.1), mean-image distortion about 303 nats.  3,000 random images estimate them closely.

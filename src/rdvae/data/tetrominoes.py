@@ -239,9 +239,24 @@ def images(indices: Sequence[int] | np.ndarray) -> np.ndarray:
     """Images for the given rows of :func:`factors`, float32 (len(indices), 3, 32, 32).
 
     Reads the full cache when it has been rendered; otherwise renders just these rows (the cheap path
-    the ``smoke`` profile relies on).
+    the ``smoke`` profile relies on), keeping up to :data:`RENDERED_ROWS_KEPT` of them in memory:
+    one smoke run asks for each row about twice (curves, evaluation, neighbours), and a chapter's
+    runs of the same split ask for the same rows.
     """
     indices = np.asarray(indices, dtype=np.int64)
     if full_cache_ready():
         return np.asarray(load_images(progress=False)[indices])
-    return render(factors()[indices])
+    rows = indices.tolist()
+    missing = [row for row in dict.fromkeys(rows) if row not in _rendered_rows]
+    if not rows or len(missing) > RENDERED_ROWS_KEPT:  # nothing to keep, or too much: render as asked
+        return render(factors()[indices])
+    if missing:
+        if len(_rendered_rows) + len(missing) > RENDERED_ROWS_KEPT:
+            _rendered_rows.clear()
+        _rendered_rows.update(zip(missing, render(factors()[missing]), strict=True))
+    return np.stack([_rendered_rows[row] for row in rows])
+
+
+#: Rendered rows kept per process when the full cache is absent (16,384 images, 200 MB).
+RENDERED_ROWS_KEPT = 16_384
+_rendered_rows: dict[int, np.ndarray] = {}
