@@ -152,6 +152,30 @@ def test_run_stores_results_and_loads_them_without_training(tmp_path, monkeypatc
     assert again.members == results.members
 
 
+def test_a_run_being_trained_elsewhere_is_waited_for_then_loaded(tmp_path, monkeypatch, capsys):
+    # Two chapters built in parallel may ask for one run.  The lock is an flock on an open file, so a
+    # second opening of it conflicts even within one process: a thread stands in for the other process.
+    import threading
+
+    config = RunConfig(betas=(1.0,), seeds=(0,), **{**SMALL, "iterations": 10, "eval_every": 5})
+    trained = []
+    real_train = train.Trainer.train
+    monkeypatch.setattr(
+        train.Trainer, "train", lambda self, *a, **k: trained.append(1) or real_train(self, *a, **k)
+    )
+    waiter_result = []
+    waiter = threading.Thread(target=lambda: waiter_result.append(train.run(config, store_path=tmp_path)))
+    with train.exclusive_run(config.run_id):
+        waiter.start()
+        waiter.join(timeout=1.0)
+        assert waiter.is_alive()  # blocked on the lock, not training
+        assert "another process is training this run" in capsys.readouterr().out
+        first = train.train_and_store(config, store_path=tmp_path, progress=False)
+    waiter.join(timeout=60)
+    assert not waiter.is_alive() and trained == [1]  # the waiter loaded the stored run
+    assert waiter_result[0].members == first.members
+
+
 def test_the_store_refuses_a_tampered_or_broken_run(tmp_path):
     config = RunConfig(betas=(1.0,), seeds=(0,), **SMALL)
     train.run(config, store_path=tmp_path, progress=False)

@@ -48,5 +48,6 @@ def cache_dir() -> Path:
 
 
 def checkpoint_dir() -> Path:
-    """Where unfinished runs keep their checkpoints: ``<cache>/checkpoints`` (one ``<run id>.pt`` each)."""
+    """Where unfinished runs keep their checkpoints: ``<cache>/checkpoints`` (one ``<run id>.pt`` each,
+    and the ``<run id>.lock`` that the process training it holds)."""
     return cache_dir() / "checkpoints"

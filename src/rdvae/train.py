@@ -438,12 +438,55 @@ def run(
     tf32: bool | None = None,
 ) -> store.RunResults:
     """Load ``config``'s results from the store if complete; otherwise train (resuming from a
-    checkpoint if one exists), evaluate, store the results and delete the checkpoint."""
-    from rdvae.evaluate import evaluate_run
-
+    checkpoint if one exists), evaluate, store the results and delete the checkpoint.  Only one
+    process at a time trains a given run (:func:`exclusive_run`); another asking for it waits, then
+    loads what the first stored."""
     done = store.load(config, store_path)
     if done is not None:
         return done
+    with exclusive_run(config.run_id, progress):
+        done = store.load(config, store_path)  # stored by another process while this one waited
+        if done is not None:
+            return done
+        return train_and_store(config, device, store_path, checkpoint_seconds, stack_size, progress, tf32)
+
+
+@contextmanager
+def exclusive_run(run_id: str, progress: bool = True):
+    """Hold the lock file ``<checkpoint folder>/<run id>.lock`` for the duration of the block.
+
+    Two chapters built in parallel, or two terminals, may ask for the same run; without the lock both
+    would train it and write the same checkpoint.  The second caller blocks here until the first is
+    done.  The lock is an ``flock`` on the open file, so the operating system drops it when its holder
+    exits, however it exits: a crashed run never leaves a stale lock behind.
+    """
+    import fcntl
+
+    lock_path = paths.checkpoint_dir() / f"{run_id}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if progress:
+                print(f"{run_id}: another process is training this run; waiting for it to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def train_and_store(
+    config: RunConfig,
+    device: str = "cpu",
+    store_path: str | Path | None = None,
+    checkpoint_seconds: float = 300.0,
+    stack_size: int | None = None,
+    progress: bool = True,
+    tf32: bool | None = None,
+) -> store.RunResults:
+    """Train ``config`` (from its checkpoint if there is one), evaluate, store, delete the checkpoint.
+    Call it through :func:`run`, which holds the run's lock."""
+    from rdvae.evaluate import evaluate_run
+
     trainer = Trainer(config, device, stack_size, tf32)
     resumed = trainer.load_checkpoint()
     if resumed and progress:
