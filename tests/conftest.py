@@ -27,12 +27,13 @@ def copy_book(target: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_book(tmp_path_factory):
-    """The whole book built on the smoke profile: (root, index.html, the per-chapter log lines)."""
+    """The whole book built on the smoke profile, two chapters at a time: (root, index.html, the
+    per-chapter log lines)."""
     from rdvae import book
 
     root = copy_book(tmp_path_factory.mktemp("book"))
     lines = []
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RDVAE_ROOT", str(root))
-        index = book.build("smoke", "cpu", root=root, log=lines.append)
+        index = book.build("smoke", "cpu", root=root, log=lines.append, jobs=2)
     return root, index, lines

@@ -2,6 +2,8 @@
 
 import json
 import shutil
+from datetime import datetime
+from itertools import combinations
 
 import nbformat
 import pytest
@@ -35,10 +37,26 @@ def test_every_chapter_ran_and_printed_its_time(smoke_book):
     assert len(sources) >= 4
     record = json.loads((root / "_executed" / "build.json").read_text())
     assert set(record["chapters"]) == {s.stem for s in sources}
-    assert record["parameters"] == {"profile": "smoke", "device": "cpu"}
+    assert record["parameters"] == {"profile": "smoke", "device": "cpu"} and record["jobs"] == 2
     for source in sources:
         assert any(source.stem in line and line.rstrip().endswith(" s") for line in lines)
     assert index.exists()
+
+
+def test_the_report_ran_after_every_other_chapter(smoke_book):
+    # Built two at a time, the chapters that read the others' results wait for all of them.
+    root, _, _ = smoke_book
+    spans = {}  # chapter -> (start, end) as papermill recorded them
+    for path in (root / "_executed").glob("*.ipynb"):
+        meta = nbformat.read(path, as_version=4).metadata.papermill
+        spans[path.stem] = (datetime.fromisoformat(meta.start_time), datetime.fromisoformat(meta.end_time))
+    readers = [
+        s.stem for s in sorted((REPO / "book").glob("[0-9][0-9]_*.md")) if book.reads_other_chapters(s)
+    ]
+    assert readers == ["14_replication_report"]
+    others = sorted(span for stem, span in spans.items() if stem not in readers)
+    assert spans["14_replication_report"][0] >= max(end for _, end in others)
+    assert any(later[0] < earlier[1] for earlier, later in combinations(others, 2))  # two ran at once
 
 
 def test_no_chapter_has_an_error_and_parameters_were_injected(smoke_book):
@@ -93,7 +111,8 @@ def test_the_report_gives_every_claim_a_computed_verdict(smoke_book):
     assert "max |D_test - D_train|" in html
 
 
-def test_a_failing_chapter_fails_the_build(tmp_path, monkeypatch):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_failing_chapter_fails_the_build(tmp_path, monkeypatch, jobs):
     (tmp_path / "book").mkdir()
     (tmp_path / "book" / "01_broken.md").write_text(
         (REPO / "book" / "00_intro.md").read_text().split("# ", 1)[0]
@@ -103,7 +122,7 @@ def test_a_failing_chapter_fails_the_build(tmp_path, monkeypatch):
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: _executed/01_broken\n")
     monkeypatch.setenv("RDVAE_ROOT", str(tmp_path))
     with pytest.raises(book.ChapterFailed, match="01_broken.md failed .*this chapter is broken"):
-        book.build("smoke", "cpu", root=tmp_path, html=False)
+        book.build("smoke", "cpu", root=tmp_path, html=False, jobs=jobs)
 
 
 def test_a_missing_chapter_fails_the_html_build(smoke_book, tmp_path):

@@ -34,6 +34,13 @@ def test_cuda_without_cuda_is_a_clear_error_before_any_chapter_runs(capsys, tmp_
     assert not (tmp_path / "_executed").exists()
 
 
+def test_a_job_count_below_one_is_a_clear_error_before_any_chapter_runs(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("RDVAE_ROOT", str(tmp_path))
+    assert cli.main(["book", "--profile", "smoke", "--jobs", "0"]) == 1
+    assert "--jobs must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "_executed").exists()
+
+
 def test_unknown_device_is_rejected():
     with pytest.raises(ValueError, match="'tpu'"):
         resolve_device("tpu")

@@ -29,7 +29,7 @@ def _cmd_book(args) -> int:
 
     print(f"rdvae book: profile={args.profile} device={args.device}")
     try:
-        index = book.build(args.profile, args.device, args.chapters, dict(args.param or []))
+        index = book.build(args.profile, args.device, args.chapters, dict(args.param or []), jobs=args.jobs)
     except (ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -162,6 +162,9 @@ def parser() -> argparse.ArgumentParser:
     book.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES), help="compute budget")
     book.add_argument("--device", default="cpu", help="cpu or cuda")
     book.add_argument("--chapters", nargs="+", metavar="NN", help="only these chapters (e.g. 02 03)")
+    book.add_argument(
+        "--jobs", type=int, default=1, help="chapters executed at once, each kernel with cpus/jobs threads"
+    )
     book.add_argument(
         "-p",
         "--param",
