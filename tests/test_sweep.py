@@ -1,6 +1,7 @@
 """rdvae sweep: the plan follows the ledger and the store, and a sweep on a local 2-CPU Ray cluster
 survives a worker killed mid-run (Ray retries the task, which resumes from its checkpoint) with the
-same numbers as an uninterrupted sweep, leaving nothing for a re-run to train."""
+same numbers as the same runs trained uninterrupted without Ray, leaving nothing for a re-run to
+train."""
 
 import json
 import os
@@ -32,6 +33,14 @@ configs = [RunConfig(**c) for c in json.loads(sys.argv[1])]
 results = sweep.run(configs, sys.argv[2], num_cpus=2, checkpoint_seconds=0, log=print)
 sys.exit(1 if any("error" in r for r in results) else 0)
 """
+# A configuration trained without Ray, uninterrupted, with one thread as Ray gives a 1-CPU task.
+PLAIN = """
+import json, sys
+from rdvae import train
+from rdvae.config import RunConfig
+for c in json.loads(sys.argv[1]):
+    train.run(RunConfig(**c), store_path=sys.argv[2], progress=False)
+"""
 
 
 def test_the_plan_is_what_the_claims_need_minus_what_is_stored(tmp_path):
@@ -57,10 +66,10 @@ def test_the_dry_run_prints_the_plan_and_trains_nothing(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
 
 
-def _sweep(store_dir: Path, cache: Path) -> subprocess.Popen:
-    env = {**os.environ, "RDVAE_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
+def _sweep(store_dir: Path, cache: Path, driver: str = DRIVER, configs=CONFIGS, **env) -> subprocess.Popen:
+    env = {**os.environ, "RDVAE_CACHE": str(cache), "PYTHONUNBUFFERED": "1", **env}
     return subprocess.Popen(
-        [sys.executable, "-c", DRIVER, json.dumps(CONFIGS), str(store_dir)],
+        [sys.executable, "-c", driver, json.dumps(configs), str(store_dir)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
@@ -89,15 +98,19 @@ def _kill_a_worker_after_a_checkpoint(cache: Path, proc: subprocess.Popen) -> No
 
 
 def test_a_killed_worker_is_retried_and_resumes_to_the_same_numbers(tmp_path):
-    reference = _sweep(tmp_path / "reference", tmp_path / "reference-cache")
-    output = reference.communicate(timeout=600)[0]
-    assert reference.returncode == 0, output
-    assert output.count("done  ") == 2
+    references = [  # one process per configuration, side by side, as the sweep runs them
+        _sweep(tmp_path / "reference", tmp_path / f"reference-cache-{i}", PLAIN, [c], OMP_NUM_THREADS="1")
+        for i, c in enumerate(CONFIGS)
+    ]
+    for reference in references:
+        output = reference.communicate(timeout=600)[0]
+        assert reference.returncode == 0, output
 
     proc = _sweep(tmp_path / "store", tmp_path / "cache")
     _kill_a_worker_after_a_checkpoint(tmp_path / "cache", proc)
     output = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, output  # Ray retried the killed task; it resumed from its checkpoint
+    assert output.count("done  ") == 2
     assert _members(tmp_path / "store") == _members(tmp_path / "reference")
 
     # a re-run finds both stored (and plans nothing: the CLI then never starts Ray)
