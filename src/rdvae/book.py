@@ -18,6 +18,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from rdvae import paths
@@ -37,12 +38,15 @@ class ChapterFailed(RuntimeError):
 def _ipc_kernel_manager():
     """A kernel manager whose kernel talks over local IPC sockets instead of loopback TCP: nothing is
     reachable from the network, and ipykernel no longer warns "running over TCP without encryption"
-    once per chapter."""
+    once per chapter.  Each kernel's sockets get their own absolute path prefix: jupyter_client's
+    default, ``kernel-ipc`` in the working directory, is shared by kernels started at the same time
+    (``rdvae book --jobs 2``), and a client then reaches the other kernel ("Invalid Signature")."""
     from jupyter_client.manager import AsyncKernelManager
 
     class IpcKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs):
-            super().__init__(**{"transport": "ipc", **kwargs})
+            prefix = os.path.join(tempfile.gettempdir(), f"rdvae-kernel-{uuid.uuid4().hex}")
+            super().__init__(**{"transport": "ipc", "ip": prefix, **kwargs})
 
     return IpcKernelManager
 
