@@ -18,7 +18,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from rdvae import paths
@@ -33,22 +32,6 @@ VENDORED = (
 
 class ChapterFailed(RuntimeError):
     """A chapter raised while papermill executed it."""
-
-
-def _ipc_kernel_manager():
-    """A kernel manager whose kernel talks over local IPC sockets instead of loopback TCP: nothing is
-    reachable from the network, and ipykernel no longer warns "running over TCP without encryption"
-    once per chapter.  Each kernel's sockets get their own absolute path prefix: jupyter_client's
-    default, ``kernel-ipc`` in the working directory, is shared by kernels started at the same time
-    (``rdvae book --jobs 2``), and a client then reaches the other kernel ("Invalid Signature")."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    class IpcKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs):
-            prefix = os.path.join(tempfile.gettempdir(), f"rdvae-kernel-{uuid.uuid4().hex}")
-            super().__init__(**{"transport": "ipc", "ip": prefix, **kwargs})
-
-    return IpcKernelManager
 
 
 def chapter_sources(root: Path, selection: list[str] | None = None) -> list[Path]:
@@ -131,10 +114,12 @@ def execute_chapter(source: Path, output: Path, parameters: dict, root: Path) ->
             cwd=str(root),
             kernel_name="python3",
             progress_bar=False,
-            kernel_manager_class=_ipc_kernel_manager(),
-            # The kernel's own log only ever shows shutdown noise here (jupyter_client interrupts the
-            # kernel as it shuts it down, and a kernel caught mid-message logs "KeyboardInterrupt
-            # caught in kernel"); errors in cells reach papermill as messages, not through this log.
+            # The kernel's own log only ever shows noise here: "running over TCP without encryption"
+            # (the kernel listens on loopback only) and shutdown messages (jupyter_client interrupts
+            # the kernel as it shuts it down, and a kernel caught mid-message logs "KeyboardInterrupt
+            # caught in kernel").  Errors in cells reach papermill as messages, not through this log.
+            # Loopback TCP, not IPC sockets: with IPC, one of four builds with --jobs 2 hung, a
+            # client waiting forever on an idle kernel.
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except papermill.PapermillExecutionError as err:
