@@ -71,8 +71,20 @@ def scratch_book(folder: Path) -> Path:
     return copy_book(folder)
 
 
+def comparison(what: str, baseline: tuple[str, float], variant: tuple[str, float]) -> dict:
+    """One result row: both sides' labels and seconds, and the variant's time over the baseline's."""
+    (baseline_label, baseline_s), (variant_label, variant_s) = baseline, variant
+    return {
+        "what": what,
+        "baseline": baseline_label,
+        "baseline_s": round(baseline_s, 1),
+        "variant": variant_label,
+        "variant_s": round(variant_s, 1),
+        "ratio": round(variant_s / baseline_s, 3),
+    }
+
+
 def main() -> None:
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         builds = {
@@ -81,30 +93,18 @@ def main() -> None:
             )
             for jobs in (1, 2)
         }
-        rows.append(
-            {
-                "what": "smoke book chapters, wall seconds",
-                "baseline": "--jobs 1",
-                "baseline_s": round(builds[1], 1),
-                "variant": "--jobs 2",
-                "variant_s": round(builds[2], 1),
-                "ratio": round(builds[2] / builds[1], 3),
-            }
-        )
         kept = {
             n: timed(FIGURE4, str(tmp / f"store-{n}"), str(n), cache=tmp / f"cache-f4-{n}")
             for n in (0, 16_384)
         }
-        rows.append(
-            {
-                "what": "Figure 4's 16 smoke configurations in one process, seconds",
-                "baseline": "no rendered rows kept",
-                "baseline_s": round(kept[0], 1),
-                "variant": "16,384 rows kept",
-                "variant_s": round(kept[16_384], 1),
-                "ratio": round(kept[16_384] / kept[0], 3),
-            }
-        )
+    rows = [
+        comparison("smoke book chapters, wall seconds", ("--jobs 1", builds[1]), ("--jobs 2", builds[2])),
+        comparison(
+            "Figure 4's 16 smoke configurations in one process, seconds",
+            ("no rendered rows kept", kept[0]),
+            ("16,384 rows kept", kept[16_384]),
+        ),
+    ]
     from rdvae.device import cpu_model
 
     result = {"machine": cpu_model(), "cpus": os.cpu_count(), "rows": rows}

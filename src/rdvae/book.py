@@ -147,7 +147,7 @@ def _timed_chapter(source: Path, parameters: dict, root: Path, threads: int | No
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(name, str(threads))
     start = time.perf_counter()
-    execute_chapter(source, Path(root) / EXECUTED / f"{source.stem}.ipynb", parameters, root)
+    execute_chapter(source, root / EXECUTED / f"{source.stem}.ipynb", parameters, root)
     return round(time.perf_counter() - start, 2)
 
 
@@ -161,11 +161,15 @@ def run_chapters(sources: list[Path], parameters: dict, root: Path, jobs: int = 
     all the rest.  The first chapter that fails stops the build; chapters not yet started are
     cancelled.
     """
+    seconds = {}
+
+    def finished(source: Path, took: float) -> None:
+        seconds[source.stem] = took
+        log(f"  {source.stem:<28} {took:7.1f} s")
+
     if jobs == 1:
-        seconds = {}
         for source in sources:
-            seconds[source.stem] = _timed_chapter(source, parameters, root)
-            log(f"  {source.stem:<28} {seconds[source.stem]:7.1f} s")
+            finished(source, _timed_chapter(source, parameters, root))
         return seconds
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
@@ -175,15 +179,12 @@ def run_chapters(sources: list[Path], parameters: dict, root: Path, jobs: int = 
     readers = [s for s in sources if reads_other_chapters(s)]
     first = sorted((s for s in sources if s not in readers), key=lambda s: -previous.get(s.stem, 1e9))
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    seconds = {}
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
         for wave in (first, readers):
             futures = {pool.submit(_timed_chapter, s, parameters, root, threads): s for s in wave}
             try:
                 for future in as_completed(futures):
-                    source = futures[future]
-                    seconds[source.stem] = future.result()
-                    log(f"  {source.stem:<28} {seconds[source.stem]:7.1f} s")
+                    finished(futures[future], future.result())
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
