@@ -1,0 +1,326 @@
+"""One prepared call on a lent GPU: check it, measure it, then train what fits and bring it back.
+
+A GPU is lent for minutes (one call of at most 10 minutes in a session's budget), the machine is
+bare, and only a few small files come back from ``$OUT``.  This script turns such a call into
+committed results without improvisation:
+
+1. ``tests/test_gpu.py`` (stack = members one by one on the GPU, GPU resume, TF32 recorded).  If it
+   fails, the probes below still run but nothing is trained: numbers from a trainer that is wrong on
+   the GPU must not be committed.
+2. The full dataset is rendered there (all cores), not carried.
+3. A probe per (profile, architecture): the real configuration's stack (every member) is built and
+   timed for a few steps, and the same members looped one stack each, so every session measures
+   its steps/s and the stacked/looped ratio.  Estimated seconds for a run are :func:`estimate`.
+4. The candidates, in the priority order of issue 10 (the paper's protocol first, then the
+   ``long`` and ``cpu`` runs the store lacks), are trained one after another by ``rdvae train`` in a
+   child process, each only when its estimate fits the time left, each under a hard timeout
+   (SIGTERM: the trainer checkpoints and exits).  Runs already in ``results/`` are skipped.
+5. After every finished run, ``runs.tgz`` (``results/<profile>/<run id>/`` folders) is rewritten in
+   ``--out``, with ``session.json`` (what ran, estimated against actual seconds, the probes) and the
+   logs, so whatever is done when the call ends comes back.
+
+Usage, from the repository root on the device machine (its ``python3`` has torch, OpenCV, tqdm, pyyaml,
+scikit-learn and pytest)::
+
+    PYTHONUNBUFFERED=1 PYTHONPATH=src python3 benchmarks/device_session.py --out "$OUT" --budget 540
+
+then here: ``tar xzf <files_at>/runs.tgz`` in the checkout, and commit the new run folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from rdvae import runs, store  # noqa: E402
+from rdvae.config import RunConfig  # noqa: E402
+
+#: (profile, run key) in the order a lent GPU should spend its time on them (issue 10): Figure 3's
+#: CV(16k) pair and Figure 8 at the paper's protocol, Figure 3's Default pair, Figure 5, appendix A.3;
+#: then the ``long`` runs and the ``cpu`` runs the store lacks (Figures 4 and 6), which a GPU trains
+#: in seconds to minutes each.
+CANDIDATES: tuple[tuple[str, runs.RunKey], ...] = (
+    *(("paper", (s, a)) for s in ("cv-0.1", "default", "checkerboard") for a in ("mlp1", "mlp3")),
+    ("paper", ("cv-0.1", "mlp1", "early-stopping")),
+    *(("long", (s, a)) for s in ("cv-0.1", "cv-0.05") for a in ("mlp3", "mlp1")),
+    *(("cpu", ("cv-0.1", arch)) for arch in ("cnn1", "cnn3")),
+    *(("cpu", (s, a)) for s in ("cv-0.35", "cv-0.2", "cv-0.05") for a in ("mlp1", "mlp3")),
+    *(("cpu", (s, a)) for s in ("cd-0.7", "cd-0.4", "cd-0.2", "cd-0.1") for a in ("mlp1", "mlp3")),
+)  # fmt: skip
+PACKING_RESERVE_S = 15.0  # kept free at the end of the budget to write runs.tgz and session.json
+START_ALLOWANCE_S = 20.0  # a child process: python, torch and CUDA start, dataset checksum, stack build
+EVAL_SAFETY = 1.5  # the final evaluation is estimated from the step time, not measured: allow 50 % more
+
+
+@dataclass
+class Probe:
+    """Measured seconds per training step of one configuration's stack, stacked and looped."""
+
+    stacked_step_s: float
+    looped_step_s: float
+    members: int
+
+    @property
+    def model_steps_per_s(self) -> float:
+        return self.members / self.stacked_step_s
+
+    @property
+    def ratio_vs_looped(self) -> float:
+        return self.looped_step_s / self.stacked_step_s
+
+
+@dataclass
+class Outcome:
+    profile: str
+    key: list[str]
+    run_id: str
+    status: str  # stored already | to do | skipped | trained | stopped | failed (exit N)
+    estimate_s: float | None = None
+    actual_s: float | None = None
+    note: str = ""
+
+
+def estimate(config: RunConfig, step_s: float) -> float:
+    """Seconds for ``config`` in a fresh process: start-up, ``iterations`` steps, the learning-curve
+    evaluations, and the final evaluation.
+
+    Evaluating one example costs about a third of training on it (a forward pass, no backward), so
+    with B examples per step an evaluation of E examples is ~ step_s * E / (3 B).  The final
+    evaluation reads every evaluation example of both partitions once and the importance-sampled
+    log p(x) examples K times (decoder passes), with :data:`EVAL_SAFETY` on top.
+    """
+    sizes = config.partition_sizes()
+    per_example = step_s / (3 * config.batch_size)
+    curves = (config.iterations / config.eval_every + 1) * 2 * config.curve_examples * per_example
+    evaluated = sum(
+        n if config.eval_examples is None else min(n, config.eval_examples) for n in sizes.values()
+    )
+    iwae = 2 * config.iwae_examples * config.iwae_samples
+    final = EVAL_SAFETY * (evaluated + iwae) * per_example
+    return START_ALLOWANCE_S + config.iterations * step_s + curves + final
+
+
+def probe(config: RunConfig, device: str, steps: int = 20, looped_steps: int = 3) -> Probe:
+    """Time ``steps`` training steps of the configuration's stack after warm-up, and ``looped_steps``
+    with one member per stack (the same members trained one after another)."""
+    import torch
+
+    from rdvae.train import Trainer
+
+    def seconds_per_step(trainer: Trainer, n: int) -> float:
+        for _ in range(3):
+            trainer.step()
+        sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
+        sync()
+        start = time.perf_counter()
+        for _ in range(n):
+            trainer.step()
+        sync()
+        return (time.perf_counter() - start) / n
+
+    stack = Trainer(config, device)
+    with stack.precision():
+        stacked = seconds_per_step(stack, steps)
+    del stack
+    loop = Trainer(config, device, stack_size=1)
+    with loop.precision():
+        looped = seconds_per_step(loop, looped_steps)
+    del loop
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return Probe(stacked, looped, len(config.members))
+
+
+def train_in_child(profile: str, key: runs.RunKey, device: str, timeout_s: float, log) -> tuple[str, float]:
+    """``rdvae train`` for one run in a child process; SIGTERM at ``timeout_s`` (it checkpoints and
+    exits 130).  Returns (status, seconds)."""
+    command = runs.command(profile, key).split()[2:]  # drop "rdvae train"
+    command[command.index("--store") + 1] = str(store.profile_store(profile))  # where pack() looks
+    argv = [sys.executable, "-m", "rdvae.cli", "train", *command, "--device", device]
+    start = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        code = child.wait(timeout=max(1.0, timeout_s))
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        return "stopped", time.perf_counter() - start
+    return ("trained" if code == 0 else f"failed (exit {code})"), time.perf_counter() - start
+
+
+def pack(outcomes: list[Outcome], out: Path) -> None:
+    """``runs.tgz``: every run folder trained in this session, as ``results/<profile>/<run id>/``."""
+    tmp = out / "runs.tgz.tmp"
+    with tarfile.open(tmp, "w:gz") as archive:
+        for o in outcomes:
+            if o.status == "trained":
+                folder = store.profile_store(o.profile) / o.run_id
+                archive.add(folder, arcname=f"results/{o.profile}/{o.run_id}")
+    tmp.replace(out / "runs.tgz")
+
+
+def run_gpu_tests(out: Path, timeout_s: float) -> dict:
+    """``pytest tests/test_gpu.py``; its log goes to ``test_gpu.log``."""
+    start = time.perf_counter()
+    with open(out / "test_gpu.log", "w") as log:
+        try:
+            code = subprocess.run(
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_gpu.py"],
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s,
+                env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+            ).returncode  # fmt: skip
+        except subprocess.TimeoutExpired:
+            code = "timeout"
+    tail = (out / "test_gpu.log").read_text().strip().splitlines()[-1:]
+    return {"exit": code, "seconds": round(time.perf_counter() - start, 1), "summary": tail}
+
+
+def session(
+    out: Path,
+    budget_s: float,
+    device: str = "cuda",
+    candidates=CANDIDATES,
+    tests: bool = True,
+    probe_steps: int = 20,
+) -> dict:
+    """Everything above, within ``budget_s`` seconds of wall clock from now; returns session.json's
+    contents (also written to ``out``)."""
+    import torch
+
+    from rdvae.profiles import get_profile
+
+    deadline = time.monotonic() + budget_s
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict = {
+        "device": device,
+        "device_name": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
+        "torch": torch.__version__,
+        "budget_s": budget_s,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "probes": {},
+        "runs": [],
+    }
+
+    def save() -> None:
+        report["runs"] = [vars(o) for o in outcomes]
+        (out / "session.json").write_text(json.dumps(report, indent=2, default=str))
+
+    outcomes: list[Outcome] = []
+    if tests:
+        report["gpu_tests"] = run_gpu_tests(out, timeout_s=min(300.0, budget_s / 3))
+        save()
+    may_train = not tests or report["gpu_tests"]["exit"] == 0
+    if not may_train:
+        print(f"GPU tests did not pass ({report['gpu_tests']}): probes only, nothing trained", flush=True)
+    for profile, key in candidates:
+        config = runs.config_for(profile, key)
+        stored = store.load(config, store.profile_store(profile)) is not None
+        outcomes.append(Outcome(profile, list(key), config.run_id, "stored already" if stored else "to do"))
+    todo = [o for o in outcomes if o.status == "to do"]
+    if any(get_profile(o.profile).full_dataset for o in todo):
+        from rdvae.data import tetrominoes
+
+        start = time.perf_counter()
+        tetrominoes.load_images(progress=False)
+        report["dataset_s"] = round(time.perf_counter() - start, 1)
+    probes: dict[tuple, Probe] = {}
+    with open(out / "train.log", "a") as log:
+        for outcome in todo:
+            profile, key = outcome.profile, tuple(outcome.key)
+            config = runs.config_for(profile, key)
+            outcome.status = "skipped"
+            left = deadline - time.monotonic() - PACKING_RESERVE_S
+            layout = (profile, config.arch, len(config.members), config.batch_size)
+            if layout not in probes:
+                if left < 60:
+                    outcome.note = f"{left:.0f} s left: too little to probe {layout}"
+                    continue
+                probes[layout] = probe(config, device, steps=probe_steps)
+                measured = probes[layout]
+                report["probes"][":".join(map(str, layout))] = {
+                    **vars(measured),
+                    "model_steps_per_s": round(measured.model_steps_per_s, 1),
+                    "ratio_vs_looped": round(measured.ratio_vs_looped, 2),
+                }
+                save()
+                left = deadline - time.monotonic() - PACKING_RESERVE_S
+            outcome.estimate_s = round(estimate(config, probes[layout].stacked_step_s), 1)
+            if outcome.estimate_s > left:
+                outcome.note = f"estimated {outcome.estimate_s:.0f} s > {left:.0f} s left"
+                continue
+            if not may_train:
+                outcome.note = "not trained: the GPU tests did not pass"
+                continue
+            print(
+                f"{profile} {config.run_id}: estimated {outcome.estimate_s:.0f} s of {left:.0f} s", flush=True
+            )
+            log.write(f"\n=== {profile} {config.run_id}\n")
+            log.flush()
+            outcome.status, seconds = train_in_child(profile, key, device, left, log)
+            outcome.actual_s = round(seconds, 1)
+            print(f"  {outcome.status} in {seconds:.0f} s", flush=True)
+            if outcome.status == "trained":
+                pack(outcomes, out)
+            save()
+    report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    save()
+    return report
+
+
+def parse_candidate(text: str) -> tuple[str, runs.RunKey]:
+    """``PROFILE:SPLIT:ARCH[:VARIANT]``, e.g. ``paper:cv-0.1:mlp1`` or ``cpu:cv-0.1:mlp1:early-stopping``."""
+    profile, *key = text.split(":")
+    if len(key) < 2:
+        raise argparse.ArgumentTypeError(f"expected PROFILE:SPLIT:ARCH[:VARIANT], got {text!r}")
+    runs.config_for(profile, tuple(key))  # validates profile, split, architecture and variant
+    return profile, tuple(key)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder whose files come back ($OUT)")
+    parser.add_argument("--budget", type=float, required=True, help="seconds of wall clock for everything")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument(
+        "--candidates", nargs="+", type=parse_candidate, metavar="PROFILE:SPLIT:ARCH[:VARIANT]",
+        help="runs to consider, in order (default: issue 10's priority list)",
+    )  # fmt: skip
+    parser.add_argument("--skip-tests", action="store_true", help="do not run tests/test_gpu.py first")
+    parser.add_argument("--probe-steps", type=int, default=20, help="timed steps per probe")
+    args = parser.parse_args(argv)
+    if not math.isfinite(args.budget) or args.budget <= 0:
+        parser.error(f"--budget must be a positive number of seconds, got {args.budget}")
+    report = session(
+        args.out,
+        args.budget,
+        args.device,
+        args.candidates or CANDIDATES,
+        not args.skip_tests,
+        args.probe_steps,
+    )
+    trained = [r for r in report["runs"] if r["status"] == "trained"]
+    print(f"{len(trained)} runs trained; session.json and runs.tgz in {args.out}")
+    return 0 if report.get("gpu_tests", {}).get("exit", 0) == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

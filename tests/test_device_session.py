@@ -1,0 +1,99 @@
+"""benchmarks/device_session.py, the prepared call for a lent GPU, run here on the CPU: it runs the
+GPU tests first, skips what the store holds and what does not fit the time left, trains the rest in
+child processes and packs each finished run folder, so a GPU session's results come back whole."""
+
+import importlib.util
+import json
+import shutil
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from rdvae import runs, store
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("device_session", REPO / "benchmarks" / "device_session.py")
+device_session = sys.modules["device_session"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(device_session)
+
+SMOKE = ("smoke", ("cv-0.1", "mlp1"))
+STORED = ("cpu", ("cv-0.1", "mlp1"))  # committed under results/cpu
+
+
+@pytest.fixture
+def store_root(tmp_path, monkeypatch):
+    """A results store holding one committed cpu run, so the session finds it stored."""
+    root = tmp_path / "results"
+    run_id = runs.config_for(*STORED).run_id
+    shutil.copytree(REPO / "results" / "cpu" / run_id, root / "cpu" / run_id)
+    monkeypatch.setenv(store.STORE_ENV, str(root))
+    return root
+
+
+def test_a_session_tests_first_skips_the_stored_run_trains_the_rest_and_packs_it(tmp_path, store_root):
+    out = tmp_path / "out"
+    report = device_session.session(
+        out, budget_s=600, device="cpu", candidates=(STORED, SMOKE), probe_steps=3
+    )
+
+    assert report["gpu_tests"]["exit"] == 0  # no CUDA here: collected and skipped, not failed
+    assert "skipped" in report["gpu_tests"]["summary"][0]
+    statuses = {r["profile"]: r["status"] for r in report["runs"]}
+    assert statuses == {"cpu": "stored already", "smoke": "trained"}
+    smoke = next(r for r in report["runs"] if r["profile"] == "smoke")
+    assert smoke["estimate_s"] > 0 and smoke["actual_s"] > 0
+    (probe,) = report["probes"].values()
+    assert probe["members"] == len(runs.config_for(*SMOKE).members) and probe["ratio_vs_looped"] > 0
+    assert json.loads((out / "session.json").read_text())["runs"] == report["runs"]
+
+    run_id = runs.config_for(*SMOKE).run_id
+    with tarfile.open(out / "runs.tgz") as archive:
+        names = archive.getnames()
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    assert {Path(n).parts[:3] for n in names if len(Path(n).parts) > 2} == {("results", "smoke", run_id)}
+    packed = store.load_folder(tmp_path / "unpacked" / "results" / "smoke" / run_id, runs.config_for(*SMOKE))
+    assert packed.provenance["device"] == "cpu"
+    assert len(packed.rows("test")) == len(runs.config_for(*SMOKE).members)
+
+
+def test_a_run_that_does_not_fit_the_time_left_is_not_started(tmp_path, store_root, monkeypatch):
+    slow = device_session.Probe(stacked_step_s=10.0, looped_step_s=10.0, members=3)
+    monkeypatch.setattr(device_session, "probe", lambda *args, **kwargs: slow)
+    monkeypatch.setattr(device_session, "train_in_child", lambda *a, **k: pytest.fail("started a run"))
+    report = device_session.session(
+        tmp_path / "out", budget_s=120, device="cpu", candidates=(SMOKE,), tests=False
+    )
+    (outcome,) = report["runs"]
+    assert outcome["status"] == "skipped" and outcome["note"].startswith("estimated")
+    assert outcome["estimate_s"] > 20 * 10.0  # 20 smoke iterations at 10 s each, and more
+    assert not (tmp_path / "out" / "runs.tgz").exists()
+
+
+def test_too_little_time_to_probe_skips_without_building_anything(tmp_path, store_root, monkeypatch):
+    monkeypatch.setattr(device_session, "probe", lambda *a, **k: pytest.fail("probed"))
+    report = device_session.session(
+        tmp_path / "out", budget_s=30, device="cpu", candidates=(SMOKE,), tests=False
+    )
+    assert report["runs"][0]["status"] == "skipped" and "too little to probe" in report["runs"][0]["note"]
+
+
+def test_bad_arguments_are_refused_with_the_fix(tmp_path):
+    with pytest.raises(SystemExit):
+        device_session.main(["--out", str(tmp_path), "--budget", "-5"])
+    with pytest.raises(SystemExit):
+        device_session.main(["--out", str(tmp_path), "--budget", "60", "--candidates", "paper:cv-0.1"])
+    with pytest.raises(ValueError, match="unknown profile"):
+        device_session.parse_candidate("huge:cv-0.1:mlp1")
+
+
+def test_failing_gpu_tests_leave_the_probes_but_train_nothing(tmp_path, store_root, monkeypatch):
+    fast = device_session.Probe(stacked_step_s=0.01, looped_step_s=0.02, members=3)
+    monkeypatch.setattr(device_session, "run_gpu_tests", lambda out, timeout_s: {"exit": 1, "summary": []})
+    monkeypatch.setattr(device_session, "probe", lambda *args, **kwargs: fast)
+    monkeypatch.setattr(device_session, "train_in_child", lambda *a, **k: pytest.fail("trained anyway"))
+    report = device_session.session(tmp_path / "out", budget_s=600, device="cpu", candidates=(SMOKE,))
+    assert report["probes"] and report["runs"][0]["note"] == "not trained: the GPU tests did not pass"
+    assert device_session.main(["--out", str(tmp_path / "cli"), "--budget", "600", "--device", "cpu",
+                                "--candidates", "smoke:cv-0.1:mlp1"]) == 1  # fmt: skip
