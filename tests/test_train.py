@@ -257,14 +257,14 @@ def test_tf32_means_nothing_on_a_cpu():
 ITERATIONS = 120
 COMMAND = [
     sys.executable, "-m", "rdvae.cli", "train", "--profile", "smoke", "--arch", "mlp1", "--split", "cv-0.1",
-    "--iterations", str(ITERATIONS), "--checkpoint-every", "0",
+    "--iterations", str(ITERATIONS),
 ]  # fmt: skip
 
 
-def _launch(store_dir: Path, cache: Path) -> subprocess.Popen:
+def _launch(store_dir: Path, cache: Path, checkpoint_every: str = "0") -> subprocess.Popen:
     env = {**os.environ, "RDVAE_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([*COMMAND, "--store", str(store_dir)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    command = [*COMMAND, "--checkpoint-every", checkpoint_every, "--store", str(store_dir)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _wait_for_checkpoint(cache: Path, proc: subprocess.Popen, minimum: int = 40) -> None:
@@ -284,7 +284,7 @@ def _wait_for_checkpoint(cache: Path, proc: subprocess.Popen, minimum: int = 40)
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
-    proc = _launch(root / "store", root / "cache")
+    proc = _launch(root / "store", root / "cache", checkpoint_every="3600")  # no checkpoint until the end
     assert proc.wait(timeout=300) == 0, proc.stdout.read()
     return (next((root / "store").iterdir()) / "members.csv").read_text()
 
