@@ -1,6 +1,7 @@
 """JupyterLab as its users use it: a real Lab server on loopback, a chapter's MyST source opened as a
-Jupytext notebook, every cell run on the smoke profile in headless Chromium, outputs present and no
-error, and the live beta slider redrawing through the kernel when moved."""
+Jupytext notebook, every cell run on the smoke profile in headless Chromium (its runs loaded from the
+store the smoke book filled), outputs present and no error, and the live beta slider redrawing through
+the kernel when moved."""
 
 import os
 import secrets
@@ -28,16 +29,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab(tmp_path_factory, smoke_book):
     if not Path(CHROMIUM).exists():
         pytest.skip("headless Chromium not installed (apt-get install chromium)")
     root = copy_book(tmp_path_factory.mktemp("lab"))
+    # the smoke runs the book build trained (the training path is the book test's), so the Lab
+    # kernel loads them from its store, as a reader's kernel loads the shipped results
+    shutil.copytree(smoke_book[0] / "results" / "smoke", root / "results" / "smoke")
     chapter = root / CHAPTER
     source = chapter.read_text()
     assert source.count('profile = "cpu"') == 1
     chapter.write_text(source.replace('profile = "cpu"', 'profile = "smoke"'))  # as a user would edit it
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "RDVAE_ROOT": str(root)}  # the kernel stores its smoke runs in the scratch copy
+    env = {**os.environ, "RDVAE_ROOT": str(root)}  # the kernel's store is the scratch copy's
     log = open(root / "lab.log", "w")  # the server writes it until the fixture ends
     command = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
