@@ -324,3 +324,14 @@ def test_every_committed_run_loads_and_matches_its_config():
         name = saved.pop("name")
         saved.pop("table_id")
         assert store.load_table(name, saved, folder.parents[1]).rows
+
+
+def test_provenance_names_the_commit_given_where_there_is_no_git_checkout(monkeypatch):
+    if (Path(__file__).parents[1] / ".git").exists():
+        assert len(train.git_commit()) == 40  # this checkout's HEAD
+    not_a_repository = subprocess.CompletedProcess([], 128, stdout="", stderr="fatal: not a git repository")
+    monkeypatch.setattr(train.subprocess, "run", lambda *a, **k: not_a_repository)
+    monkeypatch.delenv("RDVAE_GIT_COMMIT", raising=False)
+    assert train.git_commit() is None
+    monkeypatch.setenv("RDVAE_GIT_COMMIT", "0123abc")
+    assert train.git_commit() == "0123abc"

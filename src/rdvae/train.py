@@ -97,13 +97,16 @@ def _adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
 
 
 def git_commit() -> str | None:
+    """The checkout's commit, for provenance; ``$RDVAE_GIT_COMMIT`` where the code runs from a copy
+    of the working tree without its ``.git`` (a lent GPU machine)."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
         )
-        return out.stdout.strip() or None
+        found = out.stdout.strip() if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
-        return None
+        found = ""
+    return found or os.environ.get("RDVAE_GIT_COMMIT") or None
 
 
 class Trainer:
