@@ -286,7 +286,11 @@ def uninterrupted(tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
     proc = _launch(root / "store", root / "cache", checkpoint_every="3600")  # no checkpoint until the end
     assert proc.wait(timeout=300) == 0, proc.stdout.read()
-    return (next((root / "store").iterdir()) / "members.csv").read_text()
+    folder = next((root / "store").iterdir())
+    provenance = json.loads((folder / "provenance.json").read_text())
+    # rdvae train sets the flag before torch starts its threads, so every thread flushed denormals
+    assert provenance["flush_denormal"] is True and provenance["denormals_flushed"] == "all threads"
+    return (folder / "members.csv").read_text()
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
@@ -335,3 +339,29 @@ def test_provenance_names_the_commit_given_where_there_is_no_git_checkout(monkey
     assert train.git_commit() is None
     monkeypatch.setenv("RDVAE_GIT_COMMIT", "0123abc")
     assert train.git_commit() == "0123abc"
+
+
+def test_denormals_are_flushed_where_asked_restored_after_and_recorded(tmp_path, monkeypatch):
+    from rdvae.device import denormals_flushed
+
+    monkeypatch.setenv("RDVAE_CACHE", str(tmp_path))
+    smallest = torch.ones(1, dtype=torch.int32).view(torch.float32)  # 1.4e-45, from bits
+    assert denormals_flushed() == (False, False) and (smallest * 2.0).item() > 0  # PyTorch's default
+    config = RunConfig(betas=(1.0,), seeds=(0,), **SMALL)
+    flushing = train.Trainer(config)
+    with flushing.precision():
+        assert denormals_flushed()[0] and (smallest * 2.0).item() == 0.0
+    assert denormals_flushed() == (False, False)  # restored
+    # this process's threads started long ago: only the main thread flushes (both, with one thread)
+    assert flushing.provenance()["flush_denormal"] is True
+    assert flushing.provenance()["denormals_flushed"] in ("all threads", "main thread")
+    keeping = train.Trainer(config, flush_denormal=False)
+    with keeping.precision():
+        assert denormals_flushed() == (False, False)
+    assert keeping.provenance()["denormals_flushed"] == "no"
+
+    keeping.step()
+    keeping.save_checkpoint()  # a run resumes only with the arithmetic it started with
+    with pytest.raises(RuntimeError, match="--no-flush-denormal"):
+        train.Trainer(config).load_checkpoint()
+    assert train.Trainer(config, flush_denormal=False).load_checkpoint()

@@ -70,6 +70,18 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _cmd_train(args) -> int:
+    import torch
+
+    # before torch starts its worker threads, which inherit the flag (see rdvae.train.Trainer); back to
+    # PyTorch's default when done, for callers in the same process
+    torch.set_flush_denormal(args.flush_denormal)
+    try:
+        return _train(args)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _train(args) -> int:
     from rdvae import store, train
     from rdvae.device import resolve_device
     from rdvae.profiles import get_profile
@@ -87,8 +99,9 @@ def _cmd_train(args) -> int:
         )
         print(f"run {config.run_id}: {len(config.members)} members, {config.iterations:,} iterations")
         results = train.run(
-            config, args.device, args.store, args.checkpoint_every, args.stack_size, tf32=args.tf32
-        )
+            config, args.device, args.store, args.checkpoint_every, args.stack_size, tf32=args.tf32,
+            flush_denormal=args.flush_denormal,
+        )  # fmt: skip
     except train.Interrupted as stop:
         print(f"\n{stop}", file=sys.stderr)
         return 130
@@ -216,6 +229,13 @@ def parser() -> argparse.ArgumentParser:
         "--tf32",
         action=argparse.BooleanOptionalAction,
         help="TF32 tensor-core matmuls on a GPU (default: on with --device cuda; recorded in provenance)",
+    )
+    fit.add_argument(
+        "--flush-denormal",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="flush CPU denormals to zero (default: on, ~2x faster late in training; recorded in "
+        "provenance; a resumed run keeps the setting it started with)",
     )
     fit.set_defaults(run=_cmd_train)
 

@@ -1,4 +1,5 @@
-"""Checked device selection: asking for CUDA on a machine without it is a clear error, not a fallback."""
+"""Checked device selection (asking for CUDA on a machine without it is a clear error, not a fallback),
+and how the CPU treats denormal floats."""
 
 from __future__ import annotations
 
@@ -38,3 +39,17 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def denormals_flushed() -> tuple[bool, bool]:
+    """Whether float32 denormals are flushed to zero (FTZ/DAZ): (in this thread, in every intra-op thread).
+
+    ``torch.set_flush_denormal`` sets the flag of the calling thread only; intra-op worker threads
+    inherit it only when they are started after it (the OpenMP pool starts at the first parallel
+    op), so the only way to know is to look.  The probe is built from bits (the smallest denormal,
+    1.4e-45), because converting a Python float would itself be flushed, and doubled: one element
+    on this thread, and 2^20 of them, which torch splits across its threads.
+    """
+    one = torch.ones(1, dtype=torch.int32).view(torch.float32) * 2.0
+    many = torch.ones(1 << 20, dtype=torch.int32).view(torch.float32) * 2.0
+    return bool(one[0] == 0), bool((many == 0).all())

@@ -100,6 +100,9 @@ def describe(todo: list, done: list, device: str) -> list[str]:
 
 def _train_task(config_json: dict, device: str, store_path: str, checkpoint_seconds: float) -> dict:
     """One Ray task: train (or resume, or load) one config into the store."""
+    import torch
+
+    torch.set_flush_denormal(True)  # as `rdvae train`: before this worker's torch threads start
     from rdvae import train
 
     config = RunConfig.from_json({k: tuple(v) if isinstance(v, list) else v for k, v in config_json.items()})

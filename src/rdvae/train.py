@@ -44,7 +44,7 @@ import rdvae
 from rdvae import estimators, paths, store
 from rdvae.config import RunConfig
 from rdvae.data import sources
-from rdvae.device import resolve_device
+from rdvae.device import denormals_flushed, resolve_device
 from rdvae.models import StackedVAE, get_architecture, member_generator
 
 CPU_STACK = {"mlp": 4, "cnn": 1}  # members per stack on a CPU, by architecture kind; all members on a GPU
@@ -118,12 +118,22 @@ class Trainer:
         device: str | torch.device = "cpu",
         stack_size: int | None = None,
         tf32: bool | None = None,
+        flush_denormal: bool = True,
     ):
         self.config = config
         self.device = resolve_device(str(device))
         # TF32 tensor cores for float32 matmuls and convolutions: on by default on a GPU (several times
         # the fp32 throughput, ~1e-3 relative error in each product); meaningless on a CPU
         self.tf32 = (self.device.type == "cuda") if tf32 is None else (tf32 and self.device.type == "cuda")
+        # Denormal floats (|x| < 1.2e-38) flushed to zero in CPU arithmetic.  Decoder logits of pixels
+        # that are black in every image keep falling, so their gradients and Adam's moments underflow
+        # into denormals (15 % of an MLP-3 run's values at iteration 4,500), which x86 CPUs compute
+        # many times slower: its steps took 2.2x as long (benchmarks/bench_denormal.py).  Flushing
+        # changes only values 1e-30 below the others (Adam's update divides by sqrt(v) + 1e-8).  The
+        # flag is per thread: `rdvae train` sets it before torch starts its threads, and
+        # :meth:`precision` records in :attr:`denormals_flushed` where it held, for provenance.
+        self.flush_denormal = flush_denormal
+        self.denormals_flushed: tuple[bool, bool] | None = None
         self.data = TrainingData.load(config, self.device)
         self.members = config.members
         m_total = len(self.members)
@@ -285,6 +295,9 @@ class Trainer:
             "curves": self.curves,
             "elapsed": self.elapsed,
             "best": (self.best_loss, self.best_iteration, self.best_state, self.stopped_early),
+            "flush_denormal": self.flush_denormal,
+            # where denormals were flushed while training: "all threads", "main thread" or "no"
+            "denormals_flushed": _describe_flushing(self.denormals_flushed),
         }
 
     def save_checkpoint(self) -> Path:
@@ -311,6 +324,13 @@ class Trainer:
                 f"checkpoint {path} was written for another configuration or stack layout; "
                 "resume with the same --device/stack size, or delete it to start afresh"
             )
+        started_with = state.get("flush_denormal", False)  # checkpoints from before the flag kept them
+        if started_with != self.flush_denormal:
+            flag = "--flush-denormal" if started_with else "--no-flush-denormal"
+            raise RuntimeError(
+                f"checkpoint {path} was trained with flush_denormal={started_with}; resume it with "
+                f"{flag} (a run keeps the arithmetic it started with), or delete it to start afresh"
+            )
         for model, saved in zip(self.models, state["models"], strict=True):
             model.load_state_dict(saved)
         for opt, saved in zip(self.optimizers, state["optimizers"], strict=True):
@@ -330,18 +350,22 @@ class Trainer:
 
     @contextmanager
     def precision(self):
-        """Inside: float32 matmuls and convolutions as :attr:`tf32` says (CUDA only); the process's
-        previous settings are restored on exit."""
-        if self.device.type != "cuda":
-            yield
-            return
-        settings = (torch.backends.cuda.matmul, torch.backends.cudnn.conv)
+        """Inside: float32 matmuls and convolutions as :attr:`tf32` says (CUDA only), and CPU denormals
+        flushed in this thread as :attr:`flush_denormal` says; the previous settings are restored on
+        exit."""
+        flushing_before, _ = denormals_flushed()
+        torch.set_flush_denormal(self.flush_denormal)
+        self.denormals_flushed = denormals_flushed()
+        settings = (
+            (torch.backends.cuda.matmul, torch.backends.cudnn.conv) if self.device.type == "cuda" else ()
+        )
         previous = [s.fp32_precision for s in settings]
         for setting in settings:
             setting.fp32_precision = "tf32" if self.tf32 else "ieee"
         try:
             yield
         finally:
+            torch.set_flush_denormal(flushing_before)
             for setting, value in zip(settings, previous, strict=True):
                 setting.fp32_precision = value
 
@@ -408,10 +432,20 @@ class Trainer:
             "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
             "stacks": [len(g) for g in self.groups],
             "tf32": self.tf32,
+            "flush_denormal": self.flush_denormal,
+            # where denormals were flushed while training: "all threads", "main thread" or "no"
+            "denormals_flushed": _describe_flushing(self.denormals_flushed),
             "iterations_run": self.iteration,
             "train_seconds": round(self.elapsed, 1),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+
+
+def _describe_flushing(found: tuple[bool, bool] | None) -> str | None:
+    if found is None:
+        return None
+    this_thread, every_thread = found
+    return "all threads" if every_thread else "main thread" if this_thread else "no"
 
 
 def load_state(path: Path, mmap: bool = False) -> dict:
@@ -439,11 +473,12 @@ def run(
     stack_size: int | None = None,
     progress: bool = True,
     tf32: bool | None = None,
+    flush_denormal: bool = True,
 ) -> store.RunResults:
     """Load ``config``'s results from the store if complete; otherwise train (resuming from a
     checkpoint if one exists), evaluate, store the results and delete the checkpoint.  Only one
     process at a time trains a given run (:func:`exclusive_run`); another asking for it waits, then
-    loads what the first stored."""
+    loads what the first stored.  ``tf32`` and ``flush_denormal``: see :class:`Trainer`."""
     done = store.load(config, store_path)
     if done is not None:
         return done
@@ -451,7 +486,9 @@ def run(
         done = store.load(config, store_path)  # stored by another process while this one waited
         if done is not None:
             return done
-        return train_and_store(config, device, store_path, checkpoint_seconds, stack_size, progress, tf32)
+        return train_and_store(
+            config, device, store_path, checkpoint_seconds, stack_size, progress, tf32, flush_denormal
+        )
 
 
 @contextmanager
@@ -485,12 +522,13 @@ def train_and_store(
     stack_size: int | None = None,
     progress: bool = True,
     tf32: bool | None = None,
+    flush_denormal: bool = True,
 ) -> store.RunResults:
     """Train ``config`` (from its checkpoint if there is one), evaluate, store, delete the checkpoint.
     Call it through :func:`run`, which holds the run's lock."""
     from rdvae.evaluate import evaluate_run
 
-    trainer = Trainer(config, device, stack_size, tf32)
+    trainer = Trainer(config, device, stack_size, tf32, flush_denormal)
     resumed = trainer.load_checkpoint()
     if resumed and progress:
         print(f"resuming {config.run_id} from iteration {trainer.iteration:,}")
