@@ -140,6 +140,17 @@ def test_images_without_the_full_cache_render_each_row_once_and_match_render(mon
         tetrominoes.images(SAMPLE[:4]), real_render(tetrominoes.factors()[SAMPLE[:4]])
     )
 
+    # a request that fits the limit but not beside what is kept, and shares a kept row (the blocks
+    # of a whole-test-set neighbour search): the kept rows make room, the shared one is not lost
+    monkeypatch.setattr(tetrominoes, "RENDERED_ROWS_KEPT", 3)
+    monkeypatch.setattr(tetrominoes, "_rendered_rows", {})
+    tetrominoes.images(SAMPLE[:3])
+    overlapping = np.array([SAMPLE[2], SAMPLE[8], SAMPLE[9]])
+    np.testing.assert_array_equal(
+        tetrominoes.images(overlapping), real_render(tetrominoes.factors()[overlapping])
+    )
+    assert len(tetrominoes._rendered_rows) <= 3
+
 
 def test_dataset_statistics_match_the_authors_sample():
     # SPEC a.3, measured on the authors' full dataset: pixel mean 0.0258, distortion floor 49.6 nats

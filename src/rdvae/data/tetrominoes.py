@@ -247,12 +247,15 @@ def images(indices: Sequence[int] | np.ndarray) -> np.ndarray:
     if full_cache_ready():
         return np.asarray(load_images(progress=False)[indices])
     rows = indices.tolist()
-    missing = [row for row in dict.fromkeys(rows) if row not in _rendered_rows]
-    if not rows or len(missing) > RENDERED_ROWS_KEPT:  # nothing to keep, or too much: render as asked
+    distinct = list(dict.fromkeys(rows))
+    if not rows or len(distinct) > RENDERED_ROWS_KEPT:  # nothing to keep, or too much: render as asked
         return render(factors()[indices])
+    missing = [row for row in distinct if row not in _rendered_rows]
+    if len(_rendered_rows) + len(missing) > RENDERED_ROWS_KEPT:  # make room, keeping this request's rows
+        kept = {row: _rendered_rows[row] for row in distinct if row in _rendered_rows}
+        _rendered_rows.clear()
+        _rendered_rows.update(kept)
     if missing:
-        if len(_rendered_rows) + len(missing) > RENDERED_ROWS_KEPT:
-            _rendered_rows.clear()
         _rendered_rows.update(zip(missing, render(factors()[missing]), strict=True))
     return np.stack([_rendered_rows[row] for row in rows])
 
