@@ -121,7 +121,8 @@ _CPU_DEMO = TrainBudget(
 # process with one thread runs ~25 MLP-1 and ~18 MLP-3 member-steps/s, and two such processes side
 # by side 1.0-1.3x what one process with both threads does.  4 betas x 2 seeds x 50,000 iterations
 # (391 epochs of CV(16k), 781 of CV(8k); 19 % of the paper's iterations) is then ~4.5 h for an
-# MLP-1 and ~6 h for an MLP-3 configuration, two configurations at a time.
+# MLP-1 and ~6 h for an MLP-3 configuration, two configurations at a time.  With denormals flushed
+# (benchmarks/README.md) the MLP-3 configuration took 1.9 h alone on the 2-core Intel kind.
 _LONG_TRAINING = TrainBudget(
     betas=(0.01, 0.1, 1.0, 3.0), seeds=(0, 1), iterations=50_000, eval_every=1000, curve_examples=2048,
     eval_examples=8192, iwae_samples=1000, iwae_examples=500, hard_example_pool=None,
