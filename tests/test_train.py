@@ -261,9 +261,9 @@ COMMAND = [
 ]  # fmt: skip
 
 
-def _launch(store_dir: Path, cache: Path, checkpoint_every: str = "0") -> subprocess.Popen:
+def _launch(store_dir: Path, cache: Path, checkpoint_every: str = "0", *extra: str) -> subprocess.Popen:
     env = {**os.environ, "RDVAE_CACHE": str(cache), "PYTHONUNBUFFERED": "1"}
-    command = [*COMMAND, "--checkpoint-every", checkpoint_every, "--store", str(store_dir)]
+    command = [*COMMAND, "--checkpoint-every", checkpoint_every, "--store", str(store_dir), *extra]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -290,7 +290,7 @@ def uninterrupted(tmp_path_factory):
     provenance = json.loads((folder / "provenance.json").read_text())
     # rdvae train sets the flag before torch starts its threads, so every thread flushed denormals
     assert provenance["flush_denormal"] is True and provenance["denormals_flushed"] == "all threads"
-    return (folder / "members.csv").read_text()
+    return {name: (folder / name).read_text() for name in ("members.csv", "curves.csv")}
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
@@ -309,7 +309,57 @@ def test_a_killed_run_resumes_to_the_same_numbers(tmp_path, uninterrupted, how):
     resumed = _launch(store_dir, cache)
     assert resumed.wait(timeout=300) == 0
     assert "resuming" in resumed.stdout.read()
-    assert (next(store_dir.iterdir()) / "members.csv").read_text() == uninterrupted
+    assert (next(store_dir.iterdir()) / "members.csv").read_text() == uninterrupted["members.csv"]
+
+
+def test_a_kept_shorter_run_continues_to_the_numbers_of_the_longer_run(tmp_path, uninterrupted):
+    """Half the iterations with --keep-state, then the full count: the second run continues from the
+    first's final state and ends with the numbers and curves of the run trained from scratch."""
+    cache, store_dir = tmp_path / "cache", tmp_path / "store"
+    half = _launch(store_dir, cache, "3600", "--keep-state", "--iterations", str(ITERATIONS // 2))
+    assert half.wait(timeout=300) == 0, half.stdout.read()
+    shorter = next(store_dir.iterdir())
+    assert "kept the final state" in half.stdout.read()
+    assert {p.name for p in (cache / "kept").iterdir()} == {f"{shorter.name}.pt", f"{shorter.name}.json"}
+    assert not list((cache / "checkpoints").glob("*.pt"))
+
+    full = _launch(store_dir, cache, "3600")  # COMMAND's --iterations 120; argparse keeps the last one
+    assert full.wait(timeout=300) == 0
+    assert f"extending {shorter.name} from iteration {ITERATIONS // 2}" in full.stdout.read()
+    longer = next(p for p in store_dir.iterdir() if p != shorter)
+    for name, text in uninterrupted.items():
+        assert (longer / name).read_text() == text, name
+    provenance = json.loads((longer / "provenance.json").read_text())
+    assert provenance["extended_from"] == shorter.name and provenance["iterations_run"] == ITERATIONS
+
+
+def test_only_the_same_configuration_ending_on_the_curve_grid_is_continued(tmp_path, monkeypatch):
+    from rdvae import kept_states
+
+    monkeypatch.setenv("RDVAE_CACHE", str(tmp_path))
+    config = RunConfig(betas=(1.0,), seeds=(0,), **{**SMALL, "iterations": 100})
+    folder = kept_states.kept_dir()
+    folder.mkdir()
+    assert kept_states.extendable(config) is None
+
+    def kept(**change):
+        other = RunConfig.from_json({**config.to_json(), **change})
+        (folder / f"{other.run_id}.json").write_text(json.dumps(other.to_json()))
+        (folder / f"{other.run_id}.pt").write_bytes(b"")
+        return folder / f"{other.run_id}.pt"
+
+    kept(iterations=100)  # the run itself: nothing to continue
+    kept(iterations=200)  # longer
+    kept(iterations=45)  # off the curve grid (eval_every 10)
+    kept(iterations=40, betas=(0.5,))  # another configuration
+    assert kept_states.extendable(config) is None
+    kept(iterations=30)
+    longest = kept(iterations=70)
+    assert kept_states.extendable(config) == longest
+    assert kept_states.extendable(RunConfig.from_json({**config.to_json(), "early_stopping": True})) is None
+    (folder / "broken.json").write_text("{")
+    with pytest.raises(RuntimeError, match=r"broken\.json is unreadable.*delete it"):
+        kept_states.extendable(config)
 
 
 def test_every_committed_run_loads_and_matches_its_config():

@@ -100,7 +100,7 @@ def _train(args) -> int:
         print(f"run {config.run_id}: {len(config.members)} members, {config.iterations:,} iterations")
         results = train.run(
             config, args.device, args.store, args.checkpoint_every, args.stack_size, tf32=args.tf32,
-            flush_denormal=args.flush_denormal,
+            flush_denormal=args.flush_denormal, keep_state=args.keep_state,
         )  # fmt: skip
     except train.Interrupted as stop:
         print(f"\n{stop}", file=sys.stderr)
@@ -236,6 +236,12 @@ def parser() -> argparse.ArgumentParser:
         default=True,
         help="flush CPU denormals to zero (default: on, ~2x faster late in training; recorded in "
         "provenance; a resumed run keeps the setting it started with)",
+    )
+    fit.add_argument(
+        "--keep-state",
+        action="store_true",
+        help="keep the final training state (in <cache>/kept) so that the same configuration trained "
+        "for more --iterations later continues from it instead of starting again",
     )
     fit.set_defaults(run=_cmd_train)
 

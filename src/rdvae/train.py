@@ -21,8 +21,10 @@ improving.  The final metrics are those of each member's best parameters.
 Robustness: a checkpoint (models, Adam states, every generator, the epoch permutations, the
 learning curves) is written atomically to the cache folder every ``checkpoint_seconds`` and on
 SIGINT/SIGTERM; running the same configuration again resumes it and ends with the same numbers as an
-uninterrupted run.  A member whose loss becomes NaN/inf is recorded as diverged with its last good
-metrics; since members share no parameters, the others go on unaffected.
+uninterrupted run.  A finished run deletes its checkpoint, or keeps it (:mod:`rdvae.kept_states`) so
+that the same configuration trained for more iterations later continues from it.  A member whose
+loss becomes NaN/inf is recorded as diverged with its last good metrics; since members share no
+parameters, the others go on unaffected.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import torch
 from tqdm.auto import tqdm
 
 import rdvae
-from rdvae import estimators, paths, store
+from rdvae import estimators, kept_states, paths, store
 from rdvae.config import RunConfig
 from rdvae.data import sources
 from rdvae.device import denormals_flushed, resolve_device
@@ -159,7 +161,8 @@ class Trainer:
         self.nonfinite = torch.zeros(m_total, dtype=torch.bool, device=self.device)
         self.diverged_at: list[int | None] = [None] * m_total
         self.curves: list[dict] = []
-        self.elapsed = 0.0
+        self.elapsed = 0.0  # seconds of training, including those of a shorter run it extends
+        self.extended_from: str | None = None  # the run id of the kept state it continued, if any
         rng = np.random.default_rng(CURVE_SEED)
         self.curve_idx = {
             name: np.sort(rng.choice(idx, min(config.curve_examples, len(idx)), replace=False))
@@ -313,17 +316,31 @@ class Trainer:
         path = self.checkpoint_path()
         if not path.exists():
             return False
-        try:
-            state = load_state(path)
-        except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is reported the same way
-            raise RuntimeError(
-                f"checkpoint {path} is unreadable ({err}); delete it to start this run afresh"
-            ) from None
+        state = _read_state(path)
         if state["config"] != self.config.to_json() or state["groups"] != self.groups:
             raise RuntimeError(
                 f"checkpoint {path} was written for another configuration or stack layout; "
                 "resume with the same --device/stack size, or delete it to start afresh"
             )
+        self._restore(state, path)
+        return True
+
+    def extend(self, path: Path) -> None:
+        """Continue from the kept final state at ``path``: this configuration trained for fewer
+        iterations (:func:`rdvae.kept_states.extendable` finds it); records its run id."""
+        state = _read_state(path)
+        shorter = RunConfig.from_json(state["config"])
+        if {**shorter.to_json(), "iterations": self.config.iterations} != self.config.to_json() or (
+            state["groups"] != self.groups
+        ):
+            raise RuntimeError(
+                f"kept state {path} was written for another configuration or stack layout; "
+                "train with the stack size it was trained with, or delete it to start afresh"
+            )
+        self._restore(state, path)
+        self.extended_from = shorter.run_id
+
+    def _restore(self, state: dict, path: Path) -> None:
         started_with = state.get("flush_denormal", False)  # checkpoints from before the flag kept them
         if started_with != self.flush_denormal:
             flag = "--flush-denormal" if started_with else "--no-flush-denormal"
@@ -346,7 +363,6 @@ class Trainer:
         self.nonfinite = state["nonfinite"].to(self.device)
         self.diverged_at, self.curves, self.elapsed = state["diverged_at"], state["curves"], state["elapsed"]
         self.best_loss, self.best_iteration, self.best_state, self.stopped_early = state["best"]
-        return True
 
     @contextmanager
     def precision(self):
@@ -436,6 +452,7 @@ class Trainer:
             # where denormals were flushed while training: "all threads", "main thread" or "no"
             "denormals_flushed": _describe_flushing(self.denormals_flushed),
             "iterations_run": self.iteration,
+            "extended_from": self.extended_from,
             "train_seconds": round(self.elapsed, 1),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
@@ -459,6 +476,15 @@ def load_state(path: Path, mmap: bool = False) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
 
 
+def _read_state(path: Path) -> dict:
+    try:
+        return load_state(path)
+    except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is reported the same way
+        raise RuntimeError(
+            f"checkpoint {path} is unreadable ({err}); delete it to start this run afresh"
+        ) from None
+
+
 def _is_main_thread() -> bool:
     import threading
 
@@ -474,11 +500,14 @@ def run(
     progress: bool = True,
     tf32: bool | None = None,
     flush_denormal: bool = True,
+    keep_state: bool = False,
 ) -> store.RunResults:
     """Load ``config``'s results from the store if complete; otherwise train (resuming from a
-    checkpoint if one exists), evaluate, store the results and delete the checkpoint.  Only one
-    process at a time trains a given run (:func:`exclusive_run`); another asking for it waits, then
-    loads what the first stored.  ``tf32`` and ``flush_denormal``: see :class:`Trainer`."""
+    checkpoint if one exists, else continuing a kept shorter run of the same configuration), evaluate,
+    store the results and delete the checkpoint, or with ``keep_state`` keep it for a longer run
+    (:mod:`rdvae.kept_states`).  Only one process at a time trains a given run
+    (:func:`exclusive_run`); another asking for it waits, then loads what the first stored.  ``tf32``
+    and ``flush_denormal``: see :class:`Trainer`."""
     done = store.load(config, store_path)
     if done is not None:
         return done
@@ -487,8 +516,9 @@ def run(
         if done is not None:
             return done
         return train_and_store(
-            config, device, store_path, checkpoint_seconds, stack_size, progress, tf32, flush_denormal
-        )
+            config, device, store_path, checkpoint_seconds, stack_size, progress, tf32, flush_denormal,
+            keep_state,
+        )  # fmt: skip
 
 
 @contextmanager
@@ -523,18 +553,36 @@ def train_and_store(
     progress: bool = True,
     tf32: bool | None = None,
     flush_denormal: bool = True,
+    keep_state: bool = False,
 ) -> store.RunResults:
-    """Train ``config`` (from its checkpoint if there is one), evaluate, store, delete the checkpoint.
-    Call it through :func:`run`, which holds the run's lock."""
+    """Train ``config`` (from its checkpoint, else from a kept shorter run, else afresh), evaluate,
+    store, then delete the checkpoint or keep it (``keep_state``).  Call it through :func:`run`,
+    which holds the run's lock."""
     from rdvae.evaluate import evaluate_run
 
+    if keep_state and config.early_stopping:
+        raise ValueError(
+            f"run {config.run_id} uses early stopping, whose state cannot be continued; drop --keep-state"
+        )
     trainer = Trainer(config, device, stack_size, tf32, flush_denormal)
-    resumed = trainer.load_checkpoint()
-    if resumed and progress:
-        print(f"resuming {config.run_id} from iteration {trainer.iteration:,}")
+    if trainer.load_checkpoint():
+        if progress:
+            print(f"resuming {config.run_id} from iteration {trainer.iteration:,}")
+    elif (shorter := kept_states.extendable(config)) is not None:
+        trainer.extend(shorter)
+        if progress:
+            print(
+                f"extending {trainer.extended_from} from iteration {trainer.iteration:,} to "
+                f"{config.iterations:,} (its kept state {shorter})"
+            )
     trainer.train(checkpoint_seconds, progress)
     with trainer.precision():
         results = evaluate_run(trainer, progress=progress)
     store.save(results, store_path)
-    trainer.checkpoint_path().unlink(missing_ok=True)
+    if keep_state:
+        kept = kept_states.keep(trainer.checkpoint_path(), config)
+        if progress:
+            print(f"kept the final state in {kept}; a longer run of this configuration continues from it")
+    else:
+        trainer.checkpoint_path().unlink(missing_ok=True)
     return store.load(config, store_path)
