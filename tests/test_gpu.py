@@ -1,6 +1,7 @@
 """GPU checks, run on a machine with CUDA (skipped elsewhere): one stack of every member on the GPU
 computes what the same members compute trained one by one on the GPU (same generators, so the same
-minibatches and noise), a checkpoint written on the GPU resumes there, and TF32 is recorded."""
+minibatches and noise), a checkpoint written on the GPU resumes there, TF32 is recorded, and the
+neighbour search ranks on the GPU as on the CPU."""
 
 import numpy as np
 import pytest
@@ -57,3 +58,34 @@ def test_tf32_is_on_by_default_on_the_gpu_and_recorded():
     with trainer.precision():
         assert torch.backends.cuda.matmul.fp32_precision == "tf32"
     assert torch.backends.cuda.matmul.fp32_precision == before
+
+
+def test_neighbour_search_on_the_gpu_ranks_in_full_fp32_with_tf32_switched_on():
+    """Each test image has two training images at squared distances 1.00 and 1.01 (others ~500): a
+    gap the float32 matmul form resolves (largest error 9e-4 on the CPU) and a TF32 product does not
+    (inputs rounded to TF32's 10-bit mantissa rank 22 % of them wrong)."""
+    from rdvae.data.neighbours import nearest_neighbours
+
+    rng = np.random.default_rng(0)
+    test = rng.random((200, 3072), dtype=np.float32)
+
+    def offsets(squared_norm):
+        v = rng.standard_normal((200, 3072)).astype(np.float32)
+        return v * np.sqrt(squared_norm / (v.astype(np.float64) ** 2).sum(1, keepdims=True)).astype(
+            np.float32
+        )
+
+    train = np.concatenate(
+        [test + offsets(1.0), test + offsets(1.01), rng.random((600, 3072), dtype=np.float32)]
+    )
+    on_cpu = nearest_neighbours(test, train, test_chunk=64, train_block=256)
+    np.testing.assert_array_equal(on_cpu[1], np.arange(200))
+    before = torch.backends.cuda.matmul.fp32_precision
+    torch.backends.cuda.matmul.fp32_precision = "tf32"
+    try:
+        on_gpu = nearest_neighbours(test, train, test_chunk=64, train_block=256, device="cuda")
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"  # restored after the search
+    finally:
+        torch.backends.cuda.matmul.fp32_precision = before
+    np.testing.assert_array_equal(on_gpu[1], on_cpu[1])
+    np.testing.assert_array_equal(on_gpu[0], on_cpu[0])  # the winners' distances, recomputed on the CPU

@@ -217,7 +217,7 @@ def hard_example(trainer) -> dict[str, np.ndarray]:
         data.train_idx if data.validation_idx is None else np.union1d(data.train_idx, data.validation_idx)
     )
     result = neighbours.split_neighbours(
-        split_train, data.test_idx, trainer.images, cfg.hard_example_pool, rng=rng
+        split_train, data.test_idx, trainer.images, cfg.hard_example_pool, rng=rng, device=trainer.device
     )
     test_index, neighbour_index, distance = result.hard_example(90)
     images = trainer.images([test_index, neighbour_index])  # (2, C, 32, 32)

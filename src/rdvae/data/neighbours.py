@@ -17,6 +17,7 @@ nearest-neighbour distance is closest to the 90th percentile of those distances.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,34 +49,56 @@ def nearest_neighbours(
     train_images: np.ndarray | torch.Tensor,
     test_chunk: int = 1024,
     train_block: int = 16384,
+    device: torch.device | str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each test image, ``(distance, argmin)`` over the training images (pure function).
 
     Both inputs are (n, ...) arrays flattened to (n, d); returns float64 (n_test,) distances, computed
-    directly for the winning pair, and int64 (n_test,) positions into ``train_images``.
+    directly for the winning pair on the CPU, and int64 (n_test,) positions into ``train_images``.
+    The ranking matmuls run on ``device``, in full float32 even where TF32 is switched on (a TF32
+    product is off by ~1e-3 relative, enough to rank neighbours wrongly).
     """
-    test = torch.as_tensor(np.asarray(test_images)).reshape(len(test_images), -1).float()
-    best_sq = torch.full((len(test),), float("inf"))
-    best_pos = torch.zeros(len(test), dtype=torch.int64)
-    for b0 in range(0, len(train_images), train_block):
-        train = torch.as_tensor(np.asarray(train_images[b0 : b0 + train_block]))
-        train = train.reshape(len(train), -1).float()  # (block, d)
-        train_sq = (train * train).sum(1)  # (block,)
-        for t0 in range(0, len(test), test_chunk):
-            chunk = test[t0 : t0 + test_chunk]  # (chunk, d)
-            sq = (chunk * chunk).sum(1, keepdim=True) + train_sq - 2 * chunk @ train.T  # (chunk, block)
-            value, pos = sq.min(1)
-            better = value < best_sq[t0 : t0 + test_chunk]
-            best_sq[t0 : t0 + test_chunk] = torch.where(better, value, best_sq[t0 : t0 + test_chunk])
-            best_pos[t0 : t0 + test_chunk] = torch.where(better, pos + b0, best_pos[t0 : t0 + test_chunk])
+    device = torch.device(device)
+    test_host = torch.as_tensor(np.asarray(test_images)).reshape(len(test_images), -1).float()
+    test = test_host.to(device)
+    best_sq = torch.full((len(test),), float("inf"), device=device)
+    best_pos = torch.zeros(len(test), dtype=torch.int64, device=device)
+    with _full_fp32_matmul(device):
+        for b0 in range(0, len(train_images), train_block):
+            train = torch.as_tensor(np.asarray(train_images[b0 : b0 + train_block]))
+            train = train.reshape(len(train), -1).float().to(device)  # (block, d)
+            train_sq = (train * train).sum(1)  # (block,)
+            for t0 in range(0, len(test), test_chunk):
+                chunk = test[t0 : t0 + test_chunk]  # (chunk, d)
+                sq = (chunk * chunk).sum(1, keepdim=True) + train_sq - 2 * chunk @ train.T  # (chunk, block)
+                value, pos = sq.min(1)
+                kept = best_sq[t0 : t0 + test_chunk]
+                better = value < kept
+                best_sq[t0 : t0 + test_chunk] = torch.where(better, value, kept)
+                best_pos[t0 : t0 + test_chunk] = torch.where(better, pos + b0, best_pos[t0 : t0 + test_chunk])
+    best_pos = best_pos.cpu()
     distance = torch.empty(len(test), dtype=torch.float64)
     for t0 in range(0, len(test), test_chunk):
         rows = best_pos[t0 : t0 + test_chunk].numpy()
         winners = torch.as_tensor(np.asarray(train_images[rows])).reshape(len(rows), -1).double()
         distance[t0 : t0 + test_chunk] = (
-            (test[t0 : t0 + test_chunk].double() - winners).square().sum(1).sqrt()
+            (test_host[t0 : t0 + test_chunk].double() - winners).square().sum(1).sqrt()
         )
     return distance.numpy(), best_pos.numpy()
+
+
+@contextmanager
+def _full_fp32_matmul(device: torch.device):
+    """Inside: float32 matmuls on a CUDA ``device`` in IEEE precision, not TF32; restored on exit."""
+    if device.type != "cuda":
+        yield
+        return
+    setting = torch.backends.cuda.matmul
+    before, setting.fp32_precision = setting.fp32_precision, "ieee"
+    try:
+        yield
+    finally:
+        setting.fp32_precision = before
 
 
 def split_neighbours(
@@ -87,12 +110,14 @@ def split_neighbours(
     rng: np.random.Generator | None = None,
     train_block: int = 16384,
     progress: bool = False,
+    device: torch.device | str = "cpu",
 ) -> NeighbourResult:
     """Nearest training neighbours for ``n_test`` random test examples of a split (all if None).
 
     ``n_train`` searches only a random subset of the training set (the ``smoke`` profile; distances
     then come out larger than the split's true ones).  ``images(indices)`` returns the images for rows
-    of ``factors()``; training images are read one block at a time, never all at once.
+    of ``factors()``; training images are read one block at a time, never all at once.  ``device``:
+    where the distance matmuls run (a training run's GPU makes a whole-test-set search take seconds).
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     if n_test is not None and n_test < len(test_idx):
@@ -105,7 +130,7 @@ def split_neighbours(
     blocks = range(0, len(train_idx), train_block)
     for b0 in tqdm(blocks, desc="nearest neighbours", unit="block", disable=not progress):
         block_idx = train_idx[b0 : b0 + train_block]
-        dist, pos = nearest_neighbours(test_images, images(block_idx), train_block=train_block)
+        dist, pos = nearest_neighbours(test_images, images(block_idx), train_block=train_block, device=device)
         better = dist < best
         best[better] = dist[better]
         best_idx[better] = block_idx[pos[better]]
