@@ -382,13 +382,35 @@ def test_every_committed_run_loads_and_matches_its_config():
 
 def test_provenance_names_the_commit_given_where_there_is_no_git_checkout(monkeypatch):
     if (Path(__file__).parents[1] / ".git").exists():
-        assert len(train.git_commit()) == 40  # this checkout's HEAD
+        assert len(train.git_commit().removesuffix("-dirty")) == 40  # this checkout's HEAD
     not_a_repository = subprocess.CompletedProcess([], 128, stdout="", stderr="fatal: not a git repository")
     monkeypatch.setattr(train.subprocess, "run", lambda *a, **k: not_a_repository)
     monkeypatch.delenv("RDVAE_GIT_COMMIT", raising=False)
     assert train.git_commit() is None
     monkeypatch.setenv("RDVAE_GIT_COMMIT", "0123abc")
     assert train.git_commit() == "0123abc"
+
+
+def test_provenance_names_the_commits_of_the_code_that_trained_the_run(tmp_path, monkeypatch):
+    """The commit is taken when a process starts training, not when it ends (HEAD moves while a run of
+    hours trains), and a resumed run lists every process's commit in order."""
+    monkeypatch.setenv("RDVAE_CACHE", str(tmp_path))
+    config = RunConfig(betas=(1.0,), seeds=(0,), **{**SMALL, "iterations": 10, "eval_every": 5})
+    monkeypatch.setattr(train, "git_commit", lambda: "aaa")
+    first = train.Trainer(config)
+    monkeypatch.setattr(train, "git_commit", lambda: "bbb")  # a commit lands while it trains
+    for _ in range(4):
+        first.step()
+    assert first.provenance()["git_commit"] == "aaa"
+    first.save_checkpoint()
+    resumed = train.Trainer(config)  # resumed by a process running commit bbb
+    assert resumed.load_checkpoint()
+    provenance = resumed.provenance()
+    assert provenance["git_commit"] == "bbb" and provenance["git_commits"] == ["aaa", "bbb"]
+    resumed.step()
+    resumed.save_checkpoint()
+    again = train.Trainer(config)  # resumed again under the same commit: listed once
+    assert again.load_checkpoint() and again.provenance()["git_commits"] == ["aaa", "bbb"]
 
 
 def test_denormals_are_flushed_where_asked_restored_after_and_recorded(tmp_path, monkeypatch):

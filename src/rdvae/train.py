@@ -99,16 +99,23 @@ def _adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
 
 
 def git_commit() -> str | None:
-    """The checkout's commit, for provenance; ``$RDVAE_GIT_COMMIT`` where the code runs from a copy
-    of the working tree without its ``.git`` (a lent GPU machine)."""
+    """The checkout's commit, for provenance, with ``-dirty`` appended where tracked files differ
+    from it; ``$RDVAE_GIT_COMMIT`` where the code runs from a copy of the working tree without its
+    ``.git`` (a lent GPU machine)."""
+    here = Path(__file__).parent
+    head = _git(here, "rev-parse", "HEAD")
+    if not head:
+        return os.environ.get("RDVAE_GIT_COMMIT") or None
+    return f"{head}-dirty" if _git(here, "status", "--porcelain", "--untracked-files=no") else head
+
+
+def _git(cwd: Path, *args: str) -> str:
+    """``git args`` run in ``cwd``: its output, or "" where git or the checkout is missing."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        )
-        found = out.stdout.strip() if out.returncode == 0 else ""
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
-        found = ""
-    return found or os.environ.get("RDVAE_GIT_COMMIT") or None
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 class Trainer:
@@ -163,6 +170,9 @@ class Trainer:
         self.curves: list[dict] = []
         self.elapsed = 0.0  # seconds of training, including those of a shorter run it extends
         self.extended_from: str | None = None  # the run id of the kept state it continued, if any
+        # the commit of the code this process runs, taken now: HEAD may move while a run trains; a
+        # resumed or extended run appends its own to those of the processes before it
+        self.commits: list[str | None] = [git_commit()]
         rng = np.random.default_rng(CURVE_SEED)
         self.curve_idx = {
             name: np.sort(rng.choice(idx, min(config.curve_examples, len(idx)), replace=False))
@@ -301,6 +311,7 @@ class Trainer:
             "flush_denormal": self.flush_denormal,
             # where denormals were flushed while training: "all threads", "main thread" or "no"
             "denormals_flushed": _describe_flushing(self.denormals_flushed),
+            "commits": self.commits,
         }
 
     def save_checkpoint(self) -> Path:
@@ -363,6 +374,8 @@ class Trainer:
         self.nonfinite = state["nonfinite"].to(self.device)
         self.diverged_at, self.curves, self.elapsed = state["diverged_at"], state["curves"], state["elapsed"]
         self.best_loss, self.best_iteration, self.best_state, self.stopped_early = state["best"]
+        before = state.get("commits", [])  # absent: checkpoints from before commits were kept
+        self.commits = before + [c for c in self.commits if not before or c != before[-1]]
 
     @contextmanager
     def precision(self):
@@ -442,7 +455,8 @@ class Trainer:
     def provenance(self) -> dict:
         return {
             "rdvae": rdvae.__version__,
-            "git_commit": git_commit(),
+            "git_commit": self.commits[-1],  # the code of the process that finished (and evaluated) it
+            "git_commits": self.commits,  # every process's, in order (since commits were kept)
             "torch": torch.__version__,
             "device": str(self.device),
             "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
