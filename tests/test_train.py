@@ -357,6 +357,9 @@ def test_only_the_same_configuration_ending_on_the_curve_grid_is_continued(tmp_p
     longest = kept(iterations=70)
     assert kept_states.extendable(config) == longest
     assert kept_states.extendable(RunConfig.from_json({**config.to_json(), "early_stopping": True})) is None
+    monkeypatch.setattr(train, "Trainer", None)  # refused before anything trains
+    with pytest.raises(ValueError, match="early stopping.*drop --keep-state"):
+        train.run(RunConfig.from_json({**config.to_json(), "early_stopping": True}), keep_state=True)
     (folder / "broken.json").write_text("{")
     with pytest.raises(RuntimeError, match=r"broken\.json is unreadable.*delete it"):
         kept_states.extendable(config)

@@ -30,12 +30,7 @@ def kept_dir() -> Path:
 def keep(checkpoint: Path, config: RunConfig) -> Path:
     """Move a finished run's final checkpoint into :func:`kept_dir`; returns its new path.  The
     config is written after the state is in place, so a crash between the two leaves no index entry
-    pointing at nothing."""
-    if config.early_stopping:
-        raise ValueError(
-            f"run {config.run_id} uses early stopping, whose state cannot be continued; "
-            "train it without --keep-state"
-        )
+    pointing at nothing.  (``train.train_and_store`` refuses early-stopping runs before they train.)"""
     folder = kept_dir()
     folder.mkdir(parents=True, exist_ok=True)
     state = folder / f"{config.run_id}.pt"
