@@ -38,6 +38,33 @@ def caption(runs: dict, profile: str) -> str:
             if below
             else ""
         )
+        + _hard_example_note(present.values())
+    )
+
+
+def _hard_example_note(shown) -> str:
+    """Where panels of one split show different hard examples, why: each run takes the 90th-percentile
+    example of the test images it searched (``hard_example_pool``; SPEC d.3 asks for all of them),
+    and budgets that search different pools find different examples."""
+    examples = defaultdict(dict)  # split -> pool -> test image index
+    for results in shown:
+        if "test_index" in results.reconstructions:
+            pool = results.config.hard_example_pool
+            examples[results.config.split][pool] = int(results.reconstructions["test_index"])
+    differing = [
+        f"{splits.describe(split)}: "
+        + ", ".join(
+            f"test image {index:,} among {'all test images' if pool is None else f'{pool:,} random ones'}"
+            for pool, index in sorted(by_pool.items(), key=lambda item: item[0] or 0)
+        )
+        for split, by_pool in examples.items()
+        if len(set(by_pool.values())) > 1
+    ]
+    if not differing:
+        return ""
+    return (
+        ". The hard example above a panel is the 90th-percentile one of the test images its run "
+        "searched, so panels of different budgets show different ones: " + "; ".join(differing)
     )
 
 

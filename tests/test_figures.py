@@ -1,0 +1,32 @@
+"""Figure captions: what they say about the runs a figure shows."""
+
+import numpy as np
+
+from rdvae import figures
+from rdvae.config import RunConfig
+from rdvae.store import RunResults
+
+
+def _run(arch, pool, test_index, profile):
+    config = RunConfig(
+        split="cv-0.1", arch=arch, betas=(0.1, 1.0), seeds=(0,), iterations=10, hard_example_pool=pool
+    )
+    recon = {"test_index": np.array(test_index)}
+    return RunResults(config, [], [], recon, {"device": "cpu"}, profile=profile)
+
+
+def test_the_caption_explains_hard_examples_that_differ_between_budgets():
+    mixed = {
+        ("cv-0.1", "mlp1"): _run("mlp1", None, 4321, "long"),
+        ("cv-0.1", "cnn1"): _run("cnn1", 1500, 99, "cpu"),
+        ("cv-0.1", "cnn3"): None,
+    }
+    text = figures.caption(mixed, "cpu")
+    assert "2 of 3 runs present" in text
+    assert "panels of different budgets show different ones" in text
+    assert (
+        "test image 99 among 1,500 random ones" in text and "test image 4,321 among all test images" in text
+    )
+
+    same = {key: _run(key[1], 1500, 99, "cpu") for key in (("cv-0.1", "mlp1"), ("cv-0.1", "cnn1"))}
+    assert "hard example" not in figures.caption(same, "cpu")
