@@ -440,3 +440,30 @@ def test_denormals_are_flushed_where_asked_restored_after_and_recorded(tmp_path,
     with pytest.raises(RuntimeError, match="--no-flush-denormal"):
         train.Trainer(config).load_checkpoint()
     assert train.Trainer(config, flush_denormal=False).load_checkpoint()
+
+
+def test_cuda_fp32_precision_switches_both_flags_and_restores_them_even_after_an_error():
+    """The CUDA precision flags can be set without a GPU, so the CUDA branch runs here too."""
+    from rdvae.device import cuda_fp32_precision
+
+    flags = (torch.backends.cuda.matmul, torch.backends.cudnn.conv)
+    before = [flag.fp32_precision for flag in flags]
+    try:
+        for flag in flags:
+            flag.fp32_precision = "tf32"
+        with cuda_fp32_precision(torch.device("cuda"), tf32=False):
+            assert [flag.fp32_precision for flag in flags] == ["ieee", "ieee"]
+        assert [flag.fp32_precision for flag in flags] == ["tf32", "tf32"]
+        with pytest.raises(RuntimeError, match="inside"), cuda_fp32_precision(torch.device("cuda:1"), False):
+            raise RuntimeError("an error inside")
+        assert [flag.fp32_precision for flag in flags] == ["tf32", "tf32"]
+        for flag in flags:
+            flag.fp32_precision = "ieee"
+        with cuda_fp32_precision(torch.device("cuda"), tf32=True):
+            assert [flag.fp32_precision for flag in flags] == ["tf32", "tf32"]
+        with cuda_fp32_precision(torch.device("cpu"), tf32=True):  # nothing to switch on the CPU
+            assert [flag.fp32_precision for flag in flags] == ["ieee", "ieee"]
+        assert [flag.fp32_precision for flag in flags] == ["ieee", "ieee"]
+    finally:
+        for flag, value in zip(flags, before, strict=True):
+            flag.fp32_precision = value

@@ -1,9 +1,11 @@
 """Checked device selection (asking for CUDA on a machine without it is a clear error, not a fallback),
-and how the CPU treats denormal floats."""
+how the CPU treats denormal floats, and in which precision CUDA runs float32 matmuls."""
 
 from __future__ import annotations
 
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -53,3 +55,26 @@ def denormals_flushed() -> tuple[bool, bool]:
     one = torch.ones(1, dtype=torch.int32).view(torch.float32) * 2.0
     many = torch.ones(1 << 20, dtype=torch.int32).view(torch.float32) * 2.0
     return bool(one[0] == 0), bool((many == 0).all())
+
+
+@contextmanager
+def cuda_fp32_precision(device: torch.device, tf32: bool) -> Iterator[None]:
+    """Inside: float32 matmuls and cuDNN convolutions on a CUDA ``device`` in TF32 (``tf32``) or in
+    IEEE float32; the previous settings are restored on exit, also after an error.
+
+    TF32 rounds the inputs of a product to a 10-bit mantissa (~1e-3 relative): several times
+    faster on an H100/H200 and fine for training, wrong for exact comparisons such as ranking
+    near-tied neighbours.  On any other device this does nothing.
+    """
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    settings = (torch.backends.cuda.matmul, torch.backends.cudnn.conv)
+    previous = [setting.fp32_precision for setting in settings]
+    for setting in settings:
+        setting.fp32_precision = "tf32" if tf32 else "ieee"
+    try:
+        yield
+    finally:
+        for setting, value in zip(settings, previous, strict=True):
+            setting.fp32_precision = value

@@ -46,7 +46,7 @@ import rdvae
 from rdvae import estimators, kept_states, paths, store
 from rdvae.config import RunConfig
 from rdvae.data import sources
-from rdvae.device import denormals_flushed, resolve_device
+from rdvae.device import cuda_fp32_precision, denormals_flushed, resolve_device
 from rdvae.models import StackedVAE, get_architecture, member_generator
 
 CPU_STACK = {"mlp": 4, "cnn": 1}  # members per stack on a CPU, by architecture kind; all members on a GPU
@@ -385,18 +385,11 @@ class Trainer:
         flushing_before, _ = denormals_flushed()
         torch.set_flush_denormal(self.flush_denormal)
         self.denormals_flushed = denormals_flushed()
-        settings = (
-            (torch.backends.cuda.matmul, torch.backends.cudnn.conv) if self.device.type == "cuda" else ()
-        )
-        previous = [s.fp32_precision for s in settings]
-        for setting in settings:
-            setting.fp32_precision = "tf32" if self.tf32 else "ieee"
         try:
-            yield
+            with cuda_fp32_precision(self.device, self.tf32):
+                yield
         finally:
             torch.set_flush_denormal(flushing_before)
-            for setting, value in zip(settings, previous, strict=True):
-                setting.fp32_precision = value
 
     # ------------------------------------------------------------------------------------- the run
     def train(self, checkpoint_seconds: float = 300.0, progress: bool = True) -> None:

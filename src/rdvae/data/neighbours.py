@@ -17,12 +17,13 @@ nearest-neighbour distance is closest to the 90th percentile of those distances.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from rdvae.device import cuda_fp32_precision
 
 ImageSource = Callable[[np.ndarray], np.ndarray]
 
@@ -63,7 +64,7 @@ def nearest_neighbours(
     test = test_host.to(device)
     best_sq = torch.full((len(test),), float("inf"), device=device)
     best_pos = torch.zeros(len(test), dtype=torch.int64, device=device)
-    with _full_fp32_matmul(device):
+    with cuda_fp32_precision(device, tf32=False):
         for b0 in range(0, len(train_images), train_block):
             train = torch.as_tensor(np.asarray(train_images[b0 : b0 + train_block]))
             train = train.reshape(len(train), -1).float().to(device)  # (block, d)
@@ -85,20 +86,6 @@ def nearest_neighbours(
             (test_host[t0 : t0 + test_chunk].double() - winners).square().sum(1).sqrt()
         )
     return distance.numpy(), best_pos.numpy()
-
-
-@contextmanager
-def _full_fp32_matmul(device: torch.device):
-    """Inside: float32 matmuls on a CUDA ``device`` in IEEE precision, not TF32; restored on exit."""
-    if device.type != "cuda":
-        yield
-        return
-    setting = torch.backends.cuda.matmul
-    before, setting.fp32_precision = setting.fp32_precision, "ieee"
-    try:
-        yield
-    finally:
-        setting.fp32_precision = before
 
 
 def split_neighbours(
