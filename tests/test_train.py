@@ -467,3 +467,23 @@ def test_cuda_fp32_precision_switches_both_flags_and_restores_them_even_after_an
     finally:
         for flag, value in zip(flags, before, strict=True):
             flag.fp32_precision = value
+
+
+def test_a_saved_state_of_another_configuration_or_stack_layout_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("RDVAE_CACHE", str(tmp_path))
+    config = RunConfig(betas=(1.0, 0.5), seeds=(0,), **SMALL)
+    saved = train.Trainer(config, stack_size=2)
+    saved.step()
+    saved.save_checkpoint()
+    with pytest.raises(RuntimeError, match="another configuration or stack layout; resume with the same"):
+        train.Trainer(config, stack_size=1).load_checkpoint()
+    assert train.Trainer(config, stack_size=2).load_checkpoint()
+
+    longer = {**config.to_json(), "iterations": 2 * config.iterations}
+    path = saved.checkpoint_path()
+    for other, stack_size in ((longer | {"betas": [1.0, 0.25]}, 2), (longer, 1)):
+        with pytest.raises(RuntimeError, match="another configuration or stack layout; train with"):
+            train.Trainer(RunConfig.from_json(other), stack_size=stack_size).extend(path)
+    extended = train.Trainer(RunConfig.from_json(longer), stack_size=2)
+    extended.extend(path)
+    assert extended.extended_from == config.run_id and extended.iteration == 1

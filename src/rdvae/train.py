@@ -328,11 +328,7 @@ class Trainer:
         if not path.exists():
             return False
         state = _read_state(path)
-        if state["config"] != self.config.to_json() or state["groups"] != self.groups:
-            raise RuntimeError(
-                f"checkpoint {path} was written for another configuration or stack layout; "
-                "resume with the same --device/stack size, or delete it to start afresh"
-            )
+        self._require_layout(state, path, state["config"], "resume with the same --device/stack size")
         self._restore(state, path)
         return True
 
@@ -341,15 +337,19 @@ class Trainer:
         iterations (:func:`rdvae.kept_states.extendable` finds it); records its run id."""
         state = _read_state(path)
         shorter = RunConfig.from_json(state["config"])
-        if {**shorter.to_json(), "iterations": self.config.iterations} != self.config.to_json() or (
-            state["groups"] != self.groups
-        ):
-            raise RuntimeError(
-                f"kept state {path} was written for another configuration or stack layout; "
-                "train with the stack size it was trained with, or delete it to start afresh"
-            )
+        as_this = {**shorter.to_json(), "iterations": self.config.iterations}  # all else must agree
+        self._require_layout(state, path, as_this, "train with the stack size it was trained with")
         self._restore(state, path)
         self.extended_from = shorter.run_id
+
+    def _require_layout(self, state: dict, path: Path, saved_config: dict, fix: str) -> None:
+        """Refuse a saved state whose configuration (``saved_config``, as it compares with this run's)
+        or stack layout differs from this trainer's; ``fix`` says what to do instead."""
+        if saved_config != self.config.to_json() or state["groups"] != self.groups:
+            raise RuntimeError(
+                f"{path} was written for another configuration or stack layout; {fix}, "
+                "or delete it to start afresh"
+            )
 
     def _restore(self, state: dict, path: Path) -> None:
         started_with = state.get("flush_denormal", False)  # checkpoints from before the flag kept them
