@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import time
 from datetime import datetime
 from itertools import combinations
 
@@ -123,6 +124,33 @@ def test_a_failing_chapter_fails_the_build(tmp_path, monkeypatch, jobs):
     monkeypatch.setenv("RDVAE_ROOT", str(tmp_path))
     with pytest.raises(book.ChapterFailed, match="01_broken.md failed .*this chapter is broken"):
         book.build("smoke", "cpu", root=tmp_path, html=False, jobs=jobs)
+
+
+def test_a_cell_past_the_profile_limit_fails_the_build_naming_it(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from rdvae import profiles
+
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "01_stalls.md").write_text(
+        (REPO / "book" / "00_intro.md").read_text().split("# ", 1)[0]
+        + "# Stalls\n\n```{code-cell} ipython3\nimport time\ntime.sleep(60)  # the stalled cell\n```\n"
+    )
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: _executed/01_stalls\n")
+    monkeypatch.setenv("RDVAE_ROOT", str(tmp_path))
+    monkeypatch.setitem(profiles.PROFILES, "smoke", replace(profiles.PROFILES["smoke"], cell_timeout_s=3))
+    start = time.perf_counter()
+    stopped = r"(?s)01_stalls.md stopped.* 3 s per cell.*the stalled cell"  # names chapter, limit, cell
+    with pytest.raises(book.ChapterFailed, match=stopped):
+        book.build("smoke", "cpu", root=tmp_path, html=False)
+    assert time.perf_counter() - start < 45  # stopped at the limit, not after the cell's 60 s
+
+
+def test_only_the_smoke_profile_limits_cell_time():
+    from rdvae import profiles
+
+    assert 60 <= profiles.PROFILES["smoke"].cell_timeout_s <= 1800  # generous, yet far inside CI's limit
+    assert all(p.cell_timeout_s is None for name, p in profiles.PROFILES.items() if name != "smoke")
 
 
 def test_a_missing_chapter_fails_the_html_build(smoke_book, tmp_path):

@@ -98,11 +98,15 @@ def vendor_javascript(root: Path) -> None:
     stamp.write_text(wanted)
 
 
-def execute_chapter(source: Path, output: Path, parameters: dict, root: Path) -> None:
-    """Execute one MyST chapter with papermill, injecting ``parameters``; write the executed notebook."""
+def execute_chapter(
+    source: Path, output: Path, parameters: dict, root: Path, cell_timeout: int | None = None
+) -> None:
+    """Execute one MyST chapter with papermill, injecting ``parameters``; write the executed notebook.
+    A cell that runs longer than ``cell_timeout`` seconds (None: no limit) fails the chapter."""
     import jupytext
     import nbformat
     import papermill
+    from nbclient.exceptions import CellTimeoutError
 
     notebook = jupytext.read(source)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -114,6 +118,7 @@ def execute_chapter(source: Path, output: Path, parameters: dict, root: Path) ->
             cwd=str(root),
             kernel_name="python3",
             progress_bar=False,
+            execution_timeout=cell_timeout,
             # The kernel's own log only ever shows noise here: "running over TCP without encryption"
             # (the kernel listens on loopback only) and shutdown messages (jupyter_client interrupts
             # the kernel as it shuts it down, and a kernel caught mid-message logs "KeyboardInterrupt
@@ -126,6 +131,11 @@ def execute_chapter(source: Path, output: Path, parameters: dict, root: Path) ->
         raise ChapterFailed(
             f"{source.name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
             f"  the partly executed notebook is {output}"
+        ) from None
+    except CellTimeoutError as err:  # the message quotes the cell's source
+        raise ChapterFailed(
+            f"{source.name} stopped: a cell ran past the limit of {cell_timeout} s per cell "
+            f"(Profile.cell_timeout_s); a stalled kernel or a cell too slow for this profile.\n{err}"
         ) from None
     for cell in executed.cells:  # show the injected values in the book, not the defaults they replace
         tags = cell.metadata.get("tags", [])
@@ -142,17 +152,26 @@ def reads_other_chapters(source: Path) -> bool:
     return bool(jupytext.read(source).metadata.get("rdvae", {}).get("reads_other_chapters", False))
 
 
-def _timed_chapter(source: Path, parameters: dict, root: Path, threads: int | None = None) -> float:
+def _timed_chapter(
+    source: Path, parameters: dict, root: Path, threads: int | None = None, cell_timeout: int | None = None
+) -> float:
     if threads is not None:  # this worker's kernels inherit it; torch and BLAS read it when they start
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(name, str(threads))
     start = time.perf_counter()
-    execute_chapter(source, root / EXECUTED / f"{source.stem}.ipynb", parameters, root)
+    execute_chapter(source, root / EXECUTED / f"{source.stem}.ipynb", parameters, root, cell_timeout)
     return round(time.perf_counter() - start, 2)
 
 
-def run_chapters(sources: list[Path], parameters: dict, root: Path, jobs: int = 1, log=print) -> dict:
-    """Execute ``sources``; return the seconds each took.
+def run_chapters(
+    sources: list[Path],
+    parameters: dict,
+    root: Path,
+    jobs: int = 1,
+    log=print,
+    cell_timeout: int | None = None,
+) -> dict:
+    """Execute ``sources``, each cell limited to ``cell_timeout`` seconds; return the seconds each took.
 
     With ``jobs`` > 1 that many chapters run at once, each in a worker process whose kernels get
     ``cpus // jobs`` threads (unless ``OMP_NUM_THREADS`` is set), longest first by the last build's
@@ -169,7 +188,7 @@ def run_chapters(sources: list[Path], parameters: dict, root: Path, jobs: int = 
 
     if jobs == 1:
         for source in sources:
-            finished(source, _timed_chapter(source, parameters, root))
+            finished(source, _timed_chapter(source, parameters, root, cell_timeout=cell_timeout))
         return seconds
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
@@ -181,7 +200,8 @@ def run_chapters(sources: list[Path], parameters: dict, root: Path, jobs: int = 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
         for wave in (first, readers):
-            futures = {pool.submit(_timed_chapter, s, parameters, root, threads): s for s in wave}
+            arguments = (parameters, root, threads, cell_timeout)
+            futures = {pool.submit(_timed_chapter, s, *arguments): s for s in wave}
             try:
                 for future in as_completed(futures):
                     finished(futures[future], future.result())
@@ -217,7 +237,7 @@ def build(
     from rdvae.profiles import get_profile
 
     root = root or paths.repo_root()
-    get_profile(profile)  # fail early, before any chapter runs, on a bad profile, device or job count
+    cell_timeout = get_profile(profile).cell_timeout_s  # fail early on a bad profile, device or job count
     resolve_device(device)
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
@@ -237,7 +257,7 @@ def build(
             f"the HTML book needs every chapter executed once; never executed here: {', '.join(never_run)}. "
             "Run `rdvae book` without --chapters once (later builds can then re-run single chapters)"
         )
-    seconds = run_chapters(selected, parameters, root, jobs, log)
+    seconds = run_chapters(selected, parameters, root, jobs, log, cell_timeout)
     record = {"parameters": parameters, "jobs": jobs, "chapters": {s.stem: seconds[s.stem] for s in selected}}
     (root / EXECUTED / "build.json").write_text(json.dumps(record, indent=2))
     index = root / "_build" / "html" / "index.html"

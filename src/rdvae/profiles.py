@@ -91,6 +91,9 @@ class Profile:
     decides_claims: bool  # whether this budget is big enough for the ledger to give verdicts
     linear_vae: LinearVaeBudget  # chapter 11
     implicit: ImplicitBudget  # chapter 12
+    # Seconds one chapter cell may run before the book build fails naming it; None: no limit (the
+    # cells of the real profiles train for hours).  A kernel that stalls must not hang CI.
+    cell_timeout_s: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -189,6 +192,9 @@ PROFILES = {
         decides_claims=False,
         linear_vae=_SMOKE_LINEAR,
         implicit=_SMOKE_IMPLICIT,
+        # The slowest smoke cell (chapter 06 training Figure 4's runs) took 49 s with --jobs 2 on 2
+        # cores beside two training runs; a kernel that stopped answering once stalled CI 25 minutes.
+        cell_timeout_s=600,
     ),
     "cpu": _CPU,
     "long": replace(
