@@ -30,3 +30,18 @@ def test_the_caption_explains_hard_examples_that_differ_between_budgets():
 
     same = {key: _run(key[1], 1500, 99, "cpu") for key in (("cv-0.1", "mlp1"), ("cv-0.1", "cnn1"))}
     assert "hard example" not in figures.caption(same, "cpu")
+
+
+def test_epochs_seen_counts_passes_over_the_training_set_at_each_budget():
+    run = _run("mlp1", None, 0, "cpu")  # CV(16k/147k): 16,384 training images (SPEC b), 10 iterations
+    tiny = RunConfig(
+        split="cv-0.1", arch="mlp3", betas=(1.0,), seeds=(0,), iterations=20, batch_size=32, train_limit=1024
+    )
+    smoke = RunResults(tiny, [], [], {}, {"device": "cpu"}, profile="smoke")
+    runs = {("cv-0.1", "mlp1"): run, ("cv-0.1", "mlp3"): smoke, ("cv-0.05", "mlp1"): None}
+    rows = figures.epochs_seen(runs)
+    assert [r["N_train"] for r in rows] == [16_384, 1024]  # the missing run has no row
+    assert rows[0]["epochs"] == 10 * 128 / 16_384
+    assert round(rows[0]["epochs at the paper's budget"]) == 2008  # SPEC c: "~2,007 epochs of the 16k set"
+    assert rows[1]["epochs"] == 20 * 32 / 1024
+    assert rows[1]["shown at"].startswith("smoke: 20 it")

@@ -18,6 +18,7 @@ from rdvae.models import get_architecture
 PAPER_BETAS = (0.001, 0.005, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0, 2.0, 3.0, 5.0)
 PAPER_SEEDS = (0, 1, 2, 3, 4)
 PAPER_ITERATIONS = 257_000
+PAPER_BATCH_SIZE = 128  # section 4.3 (SPEC c)
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class RunConfig:
     seeds: tuple[int, ...]
     iterations: int
     dataset: str = "tetrominoes"
-    batch_size: int = 128
+    batch_size: int = PAPER_BATCH_SIZE
     lr: float = 1e-3
     train_limit: int | None = None  # train on this many (random) training examples only; None = all
     eval_every: int = 1000  # iterations between learning-curve evaluations

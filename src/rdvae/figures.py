@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from rdvae import runs as run_keys
-from rdvae.config import PAPER_ITERATIONS, PAPER_SEEDS
+from rdvae.config import PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS
 from rdvae.data import splits
 from rdvae.plots import Curve, Panel, information_figure, rd_figure
 
@@ -79,6 +79,30 @@ def trained_on(runs: dict) -> str:
     """The device(s) the stored runs were trained on, for the figure's provenance footer."""
     devices = sorted({r.provenance.get("device", "?") for r in runs.values() if r is not None})
     return ",".join(devices) or "none"
+
+
+def epochs_seen(runs: dict) -> list[dict]:
+    """One row per stored run: its training-set size N and how many passes over it its budget and the
+    paper's are, epochs = iterations x batch size / N.  At a fixed number of iterations a smaller
+    training set is seen more often, which is what a comparison across sizes (Figure 4) must be read
+    against: the paper's 257k iterations are hundreds of epochs of every size, a reduced budget is not."""
+    rows = []
+    for key, results in runs.items():
+        if results is None:
+            continue
+        cfg = results.config
+        n = len(splits.get_split(cfg.split)[0])
+        n = min(n, cfg.train_limit) if cfg.train_limit else n
+        rows.append(
+            {
+                "configuration": run_keys.label(key),
+                "N_train": n,
+                "shown at": run_keys.budget(results),
+                "epochs": cfg.iterations * cfg.batch_size / n,
+                "epochs at the paper's budget": PAPER_ITERATIONS * PAPER_BATCH_SIZE / n,
+            }
+        )
+    return rows
 
 
 def _panel(runs: dict, key: tuple, profile: str) -> Panel:

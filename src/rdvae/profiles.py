@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from rdvae.config import PAPER_BETAS, PAPER_ITERATIONS, PAPER_SEEDS, RunConfig
+from rdvae.config import PAPER_BATCH_SIZE, PAPER_BETAS, PAPER_ITERATIONS, PAPER_SEEDS, RunConfig
 from rdvae.data.splits import CD_PAPER_RATIOS, CV_PAPER_RATIOS
 
 # Splits whose nearest-neighbour distances chapter 3 measures: SPEC b.2's table.
@@ -33,7 +33,7 @@ class TrainBudget:
     eval_examples: int | None
     iwae_samples: int
     iwae_examples: int
-    batch_size: int = 128
+    batch_size: int = PAPER_BATCH_SIZE
     mi_batch: int = 512
     distortion_samples: int = 1
     train_limit: int | None = None
