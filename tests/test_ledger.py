@@ -206,6 +206,15 @@ def test_f4c_wants_a_slight_improvement_as_n_train_decreases():
     assert ledger.CLAIMS["F4c"].evaluate(runs(+0.5), "cpu").status == ledger.NOT_REPRODUCED
 
 
+def test_figure4_claims_report_the_epochs_each_size_saw():
+    # CD sizes 57,416 / 32,998 / 16,405 / 8,159 (SPEC b); 6,000 iterations of batch 128
+    runs = {(split, arch): fake(split, arch, monotone, iterations=6000)
+            for split in ledger.CD_SIZES for arch in ("mlp1", "mlp3")}  # fmt: skip
+    for claim in ("F4b", "F4c"):
+        numbers = ledger.CLAIMS[claim].evaluate(runs, "cpu").numbers
+        assert numbers["epochs by size, large to small N"] == [13, 23, 47, 94]
+
+
 def test_f5_wants_checkerboard_clearly_worse_than_the_dense_split():
     runs = {}
     for arch in ("mlp1", "mlp3"):

@@ -16,6 +16,7 @@ from rdvae.data import splits
 from rdvae.plots import Curve, Panel, information_figure, rd_figure
 
 TRAIN, TEST = "C0", "C3"
+PAPER_EXAMPLES_SEEN = PAPER_ITERATIONS * PAPER_BATCH_SIZE  # per member, over the whole run
 
 
 def caption(runs: dict, profile: str) -> str:
@@ -86,23 +87,17 @@ def epochs_seen(runs: dict) -> list[dict]:
     paper's are, epochs = iterations x batch size / N.  At a fixed number of iterations a smaller
     training set is seen more often, which is what a comparison across sizes (Figure 4) must be read
     against: the paper's 257k iterations are hundreds of epochs of every size, a reduced budget is not."""
-    rows = []
-    for key, results in runs.items():
-        if results is None:
-            continue
-        cfg = results.config
-        n = len(splits.get_split(cfg.split)[0])
-        n = min(n, cfg.train_limit) if cfg.train_limit else n
-        rows.append(
-            {
-                "configuration": run_keys.label(key),
-                "N_train": n,
-                "shown at": run_keys.budget(results),
-                "epochs": cfg.iterations * cfg.batch_size / n,
-                "epochs at the paper's budget": PAPER_ITERATIONS * PAPER_BATCH_SIZE / n,
-            }
-        )
-    return rows
+    return [
+        {
+            "configuration": run_keys.label(key),
+            "N_train": run_keys.training_size(results),
+            "shown at": run_keys.budget(results),
+            "epochs": run_keys.epochs(results),
+            "epochs at the paper's budget": PAPER_EXAMPLES_SEEN / run_keys.training_size(results),
+        }
+        for key, results in runs.items()
+        if results is not None
+    ]
 
 
 def _panel(runs: dict, key: tuple, profile: str) -> Panel:

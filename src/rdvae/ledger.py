@@ -31,7 +31,7 @@ import numpy as np
 from rdvae import summary
 from rdvae.config import PAPER_ITERATIONS, PAPER_SEEDS
 from rdvae.profiles import get_profile
-from rdvae.runs import Evidence, below_paper
+from rdvae.runs import Evidence, below_paper, epochs
 from rdvae.store import RunResults, TableResults
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this profile"
@@ -304,9 +304,16 @@ def _f4a(runs):
         errors.append(math.hypot(e1, e3))
     margin = max(TOL_FLOOR, 2 * math.hypot(errors[0], errors[-1]))
     numbers = {"U-depth(1-layer) - U-depth(3-layer), N large to small": [_r(x) for x in differences],
-               "growth from 57k to 8k": _r(differences[-1] - differences[0]), "margin": _r(margin)}  # fmt: skip
+               "growth from 57k to 8k": _r(differences[-1] - differences[0]), "margin": _r(margin),
+               **_epochs_by_size(runs, CV_SIZES, "mlp1")}  # fmt: skip
     never_falls = bool(np.all(np.diff(differences) >= -TOL_FLOOR))
     return never_falls and differences[-1] - differences[0] > margin, numbers
+
+
+def _epochs_by_size(runs, splits_: Iterable[str], arch: str) -> dict:
+    """The passes over each training set the compared runs made: at a fixed number of iterations a
+    smaller set is seen more often, which a comparison across sizes must be read against."""
+    return {"epochs by size, large to small N": [round(epochs(runs[(split, arch)])) for split in splits_]}
 
 
 def _spread_across(runs, splits_: Iterable[str], arch: str) -> tuple[float, float, float]:
@@ -323,7 +330,9 @@ def _spread_across(runs, splits_: Iterable[str], arch: str) -> tuple[float, floa
 def _f4b(runs):
     spread, mean_d, noise = _spread_across(runs, CD_SIZES, "mlp3")
     limit = max(2.0, 0.02 * mean_d, noise)
-    return spread <= limit, {"max spread of D_test across sizes": _r(spread), "limit": _r(limit)}
+    numbers = {"max spread of D_test across sizes": _r(spread), "limit": _r(limit),
+               **_epochs_by_size(runs, CD_SIZES, "mlp3")}  # fmt: skip
+    return spread <= limit, numbers
 
 
 def _f4c(runs):
@@ -335,7 +344,8 @@ def _f4c(runs):
     improves = best[CD_SIZES[-1]] < best[CD_SIZES[0]]
     numbers = {"(beta at min, rise, tol) by size": {k: (u["beta at min"], u["rise to smallest beta"], u["tol"]) for k, (_, u) in shapes.items()},
                "max spread across sizes": _r(spread), "limit": _r(limit),
-               "min D_test by size, large to small N": [_r(best[s]) for s in CD_SIZES]}  # fmt: skip
+               "min D_test by size, large to small N": [_r(best[s]) for s in CD_SIZES],
+               **_epochs_by_size(runs, CD_SIZES, "mlp1")}  # fmt: skip
     return all(ok for ok, _ in shapes.values()) and spread <= limit and improves, numbers
 
 

@@ -49,6 +49,18 @@ def below_paper(results: store.RunResults) -> bool:
     return results.config.iterations < PAPER_ITERATIONS or len(results.config.seeds) < len(PAPER_SEEDS)
 
 
+def training_size(results: store.RunResults) -> int:
+    """N_train: the training images a run drew its minibatches from (its split, cut to ``train_limit``)."""
+    cfg = results.config
+    n = len(splits.get_split(cfg.split)[0])
+    return min(n, cfg.train_limit) if cfg.train_limit else n
+
+
+def epochs(results: store.RunResults) -> float:
+    """Passes the run made over its training set: iterations x batch size / N_train."""
+    return results.config.iterations * results.config.batch_size / training_size(results)
+
+
 class Evidence(Mapping):
     """The stored runs of some keys at every candidate profile.
 
