@@ -3,6 +3,7 @@
 import numpy as np
 
 from rdvae import figures
+from rdvae import runs as run_keys
 from rdvae.config import RunConfig
 from rdvae.store import RunResults
 
@@ -45,3 +46,16 @@ def test_epochs_seen_counts_passes_over_the_training_set_at_each_budget():
     assert round(rows[0]["epochs at the paper's budget"]) == 2008  # SPEC c: "~2,007 epochs of the 16k set"
     assert rows[1]["epochs"] == 20 * 32 / 1024
     assert rows[1]["shown at"].startswith("smoke: 20 it")
+
+
+def test_training_size_is_what_the_trainer_draws_from():
+    import torch
+
+    from rdvae.train import TrainingData
+
+    tetrominoes = {"train_limit": 900}  # renders 900 images, not 16k
+    for extra in (tetrominoes, {**tetrominoes, "early_stopping": True}, {"dataset": "digits"},
+                  {"dataset": "digits", "early_stopping": True}):  # fmt: skip
+        config = RunConfig(split="cv-0.1", arch="mlp1", betas=(1.0,), seeds=(0,), iterations=1, **extra)
+        n_loaded = len(TrainingData.load(config, torch.device("cpu")).train_idx)
+        assert run_keys.training_size(RunResults(config, [], [], {}, {})) == n_loaded

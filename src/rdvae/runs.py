@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from rdvae import store, train
 from rdvae.config import PAPER_ITERATIONS, PAPER_SEEDS, RunConfig
-from rdvae.data import splits
+from rdvae.data import sources, splits
 from rdvae.profiles import get_profile
 
 RunKey = tuple[str, ...]
@@ -50,10 +50,13 @@ def below_paper(results: store.RunResults) -> bool:
 
 
 def training_size(results: store.RunResults) -> int:
-    """N_train: the training images a run drew its minibatches from (its split, cut to ``train_limit``)."""
+    """N_train: the training images a run drew its minibatches from, as ``train.TrainingData.load``
+    chooses them (its split of its dataset, cut to ``train_limit``, less an early-stopping run's
+    validation images)."""
     cfg = results.config
-    n = len(splits.get_split(cfg.split)[0])
-    return min(n, cfg.train_limit) if cfg.train_limit else n
+    n = len(sources.get_split(cfg.dataset, cfg.split)[0])
+    n = min(n, cfg.train_limit) if cfg.train_limit else n
+    return n - cfg.validation_size(n)  # 0 without early stopping
 
 
 def epochs(results: store.RunResults) -> float:
