@@ -48,6 +48,29 @@ def test_a_stopped_run_is_reported_with_its_last_curve_point(cache, capsys):
     assert f"{CONFIG.run_id}: 20/40 iterations (50%), 2.0 h trained, ~2.0 h left" in capsys.readouterr().out
 
 
+def test_the_lowest_test_point_says_when_overfitting_began():
+    def rows(beta, partition, by_iteration):
+        return [{"iteration": it, "beta": beta, "seed": seed, "partition": partition, "distortion": d}
+                for it, pair in by_iteration.items() for seed, d in enumerate(pair)]  # fmt: skip
+
+    curves = [
+        *rows(0.1, "test", {0: (10, 12), 10: (8, 8), 20: (9, 9), 30: (8, 8)}),  # mean 11, 8, 9, 8
+        *rows(1.0, "test", {0: (12, 12), 10: (11, 11), 20: (10, 10), 30: (9.5, 9.5)}),  # still falling
+        *rows(0.1, "train", {it: (5, 5) for it in (0, 10, 20, 30)}),
+        *rows(1.0, "train", {it: (7, 7) for it in (0, 10, 20, 30)}),
+    ]
+    last, by_beta = progress.last_curve_point(curves)
+    assert last == 30
+    assert [(r["beta"], r["test"], r["lowest_test"], r["lowest_at"]) for r in by_beta] == [
+        (0.1, 8.0, 8.0, 10),  # the tie at 30 keeps the earliest
+        (1.0, 9.5, 9.5, 30),
+    ]
+    assert "lowest test     8.00 at 10" in progress.describe([{
+        "run_id": "r", "iteration": 30, "iterations": 60, "hours": 1.0, "hours_left": 1.0,
+        "evaluated_at": last, "by_beta": by_beta,
+    }])[1]  # fmt: skip
+
+
 def test_an_unreadable_checkpoint_is_named_with_the_fix(cache, capsys):
     folder = paths.checkpoint_dir()
     folder.mkdir(parents=True)

@@ -3,8 +3,9 @@
 A long run (the ``long`` or ``paper`` profile) spans sessions: it trains until stopped, checkpoints,
 and resumes when its command is run again.  :func:`in_progress` reads each checkpoint (memory-mapped,
 without building a model) and reports how far the run is and where its last learning-curve point
-stands, per beta, as the mean over seeds of the train and test distortion.  That answers "is it still
-improving, or already overfitting?" without waiting for the run to finish.
+stands, per beta, as the mean over seeds of the train and test distortion, beside the lowest test
+distortion so far and when it was.  That answers "is it still improving, or already overfitting?"
+without waiting for the run to finish.
 """
 
 from __future__ import annotations
@@ -17,22 +18,39 @@ from rdvae.summary import curve_values
 from rdvae.train import load_state
 
 
+def _lowest_test(curves: list[dict]) -> dict[float, tuple[float, int]]:
+    """Per beta, the lowest mean-over-seeds test distortion on the curve and the iteration it was at
+    (the earliest, on ties): a run whose last point is well above it has begun to overfit."""
+    lowest: dict[float, tuple[float, int]] = {}
+    for iteration in sorted({row["iteration"] for row in curves}):
+        for beta, values in curve_values(curves, "test", iteration).items():
+            mean = float(np.mean(values))
+            if beta not in lowest or mean < lowest[beta][0]:
+                lowest[beta] = (mean, iteration)
+    return lowest
+
+
 def last_curve_point(curves: list[dict]) -> tuple[int | None, list[dict]]:
     """The last evaluated iteration and, per beta (ascending), the mean over seeds of the train and
-    test distortion there: ``[{"beta", "seeds", "train", "test"}]``."""
+    test distortion there, and the lowest mean test distortion so far with its iteration:
+    ``[{"beta", "seeds", "train", "test", "lowest_test", "lowest_at"}]``."""
     if not curves:
         return None, []
     last = max(row["iteration"] for row in curves)
     train, test = (curve_values(curves, partition, last) for partition in ("train", "test"))
+    lowest = _lowest_test(curves)
     out = []
     for beta in sorted(set(train) | set(test)):
         seeds_train, seeds_test = train.get(beta, []), test.get(beta, [])
+        lowest_test, lowest_at = lowest.get(beta, (float("nan"), None))
         out.append(
             {
                 "beta": beta,
                 "seeds": max(len(seeds_train), len(seeds_test)),
                 "train": float(np.mean(seeds_train)) if seeds_train else float("nan"),
                 "test": float(np.mean(seeds_test)) if seeds_test else float("nan"),
+                "lowest_test": lowest_test,
+                "lowest_at": lowest_at,
             }
         )
     return last, out
@@ -86,8 +104,11 @@ def describe(runs: list[dict]) -> list[str]:
         )
         for row in run["by_beta"]:
             gap = row["test"] - row["train"]
+            lowest = ""
+            if row["lowest_at"] is not None:
+                lowest = f"  lowest test {row['lowest_test']:8.2f} at {row['lowest_at']:,}"
             lines.append(
                 f"  beta {row['beta']:<6g} train {row['train']:8.2f}  test {row['test']:8.2f}  "
-                f"gap {gap:6.2f}  ({row['seeds']} seeds)"
+                f"gap {gap:6.2f}{lowest}  ({row['seeds']} seeds)"
             )
     return lines
