@@ -59,3 +59,19 @@ def test_training_size_is_what_the_trainer_draws_from():
         config = RunConfig(split="cv-0.1", arch="mlp1", betas=(1.0,), seeds=(0,), iterations=1, **extra)
         n_loaded = len(TrainingData.load(config, torch.device("cpu")).train_idx)
         assert run_keys.training_size(RunResults(config, [], [], {}, {})) == n_loaded
+
+
+def test_figure4_legend_names_the_images_each_curve_trained_on():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    tiny = RunConfig(
+        split="cv-0.1", arch="mlp1", betas=(1.0,), seeds=(0,), iterations=20, batch_size=32, train_limit=1024
+    )
+    rows = [{"beta": 1.0, "seed": 0, "partition": p, "distortion": 80.0, "rate": 10.0, "status": "ok"}
+            for p in ("train", "test")]  # fmt: skip
+    smoke = RunResults(tiny, rows, [], {}, {"device": "cpu"}, profile="smoke")
+    fig = figures.fig4({("cv-0.1", "mlp1"): smoke}, "smoke")
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    # cut to train_limit, as the trainer does, not CV(16k)'s 16,384
+    assert legend == ["N_train = 1,024 (smoke: 20 it × 1 seed, cpu)"]

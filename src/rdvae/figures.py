@@ -130,10 +130,10 @@ def fig4(runs: dict, profile: str):
             curves, missing = [], []
             for split, colour in zip(sizes, ("C0", "C1", "C2", "C3"), strict=True):
                 results = runs.get((split, arch))
-                n = len(splits.get_split(split)[0])
                 if results is None:
                     missing.append(f"{split}")
                 else:
+                    n = run_keys.training_size(results)  # the images trained on, as the epochs table says
                     curves.append(
                         Curve(results, "test", f"N_train = {n:,} ({run_keys.budget(results)})", colour)
                     )
