@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,52 @@ def test_training_reduces_the_objective(stacked):
     for key, r in last.items():
         beta = key[0]
         assert r["distortion"] + beta * r["rate"] < first[key]["distortion"] + beta * first[key]["rate"] - 50
+
+
+@pytest.mark.parametrize("objective", ["mi-removed", "marginal-kl-removed"])
+def test_an_objective_variant_trains_on_its_part_of_the_rate(objective):
+    """Appendix A-8: the loss is D + beta times one estimated part of the rate; members stay independent."""
+    from rdvae.estimators import bernoulli_nll, mi_and_marginal_kl, reparameterise
+
+    config = RunConfig(betas=(0.3, 3.0), seeds=(0,), objective=objective, **{**SMALL, "batch_size": 64})
+    trainer = train.Trainer(config, stack_size=2)
+    model, x = trainer.models[0], trainer.data.train[:64].expand(2, 64, *trainer.data.train.shape[1:])
+    noise = torch.randn(2, 64, 10, generator=torch.Generator().manual_seed(0))
+    loss, _, _ = train.member_losses(model, x, noise, trainer.betas, objective, n_data=512)
+    for m, beta in enumerate(config.betas):  # each member by hand, from the estimator on its own batch
+        mu, logvar = (t[m] for t in model.encode(x))
+        z = reparameterise(mu, logvar, noise[m])
+        distortion = bernoulli_nll(x[m].flatten(1), model.decode(z[None].expand(2, -1, -1))[m]).mean()
+        mi, marginal_kl = mi_and_marginal_kl(z, mu, logvar, n_data=512)
+        part = marginal_kl if objective == "mi-removed" else mi
+        torch.testing.assert_close(loss[m], distortion + beta * part, rtol=1e-5, atol=1e-4)
+    trainer.train(progress=False)
+    alone = train.Trainer(replace(config, betas=(3.0,)), stack_size=1)
+    alone.train(progress=False)
+    np.testing.assert_allclose(_curve(trainer, 3.0, 0), _curve(alone, 3.0, 0), rtol=1e-4)
+
+
+def test_objective_variants_keep_earlier_run_ids_and_refuse_early_stopping():
+    plain = RunConfig(betas=(1.0,), seeds=(0,), **SMALL)
+    assert "objective" not in plain.to_json()  # so ids of runs stored before the field existed hold
+    variant = RunConfig(betas=(1.0,), seeds=(0,), objective="mi-removed", **SMALL)
+    assert variant.run_id.startswith("mlp1-cv-0.1-mi-removed-") and variant.run_id != plain.run_id
+    assert RunConfig.from_json(variant.to_json()) == variant
+    with pytest.raises(ValueError, match="early stopping"):
+        RunConfig(betas=(1.0,), seeds=(0,), objective="mi-removed", early_stopping=True, **SMALL)
+    with pytest.raises(ValueError, match="unknown objective 'mi'.*marginal-kl-removed"):
+        RunConfig(betas=(1.0,), seeds=(0,), objective="mi", **SMALL)
+
+
+def test_stored_runs_keep_their_ids():
+    """Every committed run folder is named by the id its config hashes to under today's code."""
+    folders = sorted(Path(__file__).resolve().parents[1].glob("results/*/*/config.json"))
+    assert folders
+    for path in folders:
+        saved = json.loads(path.read_text())
+        assert (
+            RunConfig.from_json({k: v for k, v in saved.items() if k != "run_id"}).run_id == path.parent.name
+        )
 
 
 def test_a_diverging_member_is_recorded_and_the_others_are_untouched(stacked):

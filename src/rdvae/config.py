@@ -19,6 +19,10 @@ PAPER_BETAS = (0.001, 0.005, 0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0, 2.0, 3.0, 5.0)
 PAPER_SEEDS = (0, 1, 2, 3, 4)
 PAPER_ITERATIONS = 257_000
 PAPER_BATCH_SIZE = 128  # section 4.3 (SPEC c)
+#: The training loss: the beta-VAE's -L_beta, or one of the variants of appendix A-8 (SPEC d.5) that
+#: keep only one of the rate's two parts, R = I_q(x;z) + KL(q(z)||p(z)) (paper eq. 5).
+OBJECTIVES = ("beta-vae", "mi-removed", "marginal-kl-removed")
+DEFAULT_OBJECTIVE = "beta-vae"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class RunConfig:
     early_stopping: bool = False  # hold out a validation set and keep each member's best -L_beta
     validation_fraction: float = 0.1  # of the training set, when early_stopping
     patience: int = 20  # evaluations without improvement before a member counts as stopped
+    objective: str = DEFAULT_OBJECTIVE  # one of OBJECTIVES (rdvae.train.member_losses)
 
     def __post_init__(self):
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -67,6 +72,17 @@ class RunConfig:
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
         if self.mi_batch < 2:
             raise ValueError(f"mi_batch must be >= 2, got {self.mi_batch}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        if self.objective != DEFAULT_OBJECTIVE and self.batch_size < 2:
+            raise ValueError(
+                f"the {self.objective} objective estimates I and KL over the batch: batch_size >= 2"
+            )
+        if self.objective != DEFAULT_OBJECTIVE and self.early_stopping:
+            raise ValueError(
+                f"early stopping compares the beta-VAE objective on held-out data; it cannot be combined "
+                f"with the {self.objective} objective: drop one of them"
+            )
         get_architecture(self.arch)
         if self.dataset == "tetrominoes":
             splits.get_split(self.split)  # raises with the valid names, without loading anything
@@ -90,7 +106,10 @@ class RunConfig:
         return max(1, round(self.validation_fraction * n_train)) if self.early_stopping else 0
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if data["objective"] == DEFAULT_OBJECTIVE:  # added after runs were stored: leaving the default
+            del data["objective"]  # out keeps every earlier run id (the hash of this JSON) unchanged
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> RunConfig:
@@ -105,4 +124,6 @@ class RunConfig:
         """Stable 12-hex-digit hash of the canonical JSON of this config."""
         canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         prefix = "" if self.dataset == "tetrominoes" else f"{self.dataset}-"
-        return f"{prefix}{self.arch}-{self.split}-{hashlib.sha256(canonical.encode()).hexdigest()[:12]}"
+        variant = "" if self.objective == DEFAULT_OBJECTIVE else f"{self.objective}-"
+        digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+        return f"{prefix}{self.arch}-{self.split}-{variant}{digest}"

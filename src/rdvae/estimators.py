@@ -86,37 +86,55 @@ def iwae_log_px(
     return running - math.log(samples)
 
 
+def log_q_pairs(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log q(z_a | x_b) for every pair of a sample z_a (..., A, d) and an encoding mu_b, logvar_b
+    (..., B, d): shape (..., A, B), in float64.
+
+    One GEMM from the expansion log q(z|x_b) = -1/2 [z^2 . p_b - 2 z . (mu_b p_b) + (mu_b^2 . p_b +
+    sum logvar_b + d log 2 pi)] with p = 1/sigma^2, instead of an (..., A, B, d) tensor; in float64
+    because the terms cancel when sigma is small.
+    """
+    z64, mu64, logvar64 = z.double(), mu.double(), logvar.double()
+    precision = torch.exp(-logvar64)  # (..., B, d)
+    constant = (mu64**2 * precision).sum(-1) + logvar64.sum(-1) + z.shape[-1] * LOG_2PI  # (..., B)
+    quadratic = z64**2 @ precision.transpose(-1, -2) - 2 * z64 @ (mu64 * precision).transpose(-1, -2)
+    return -0.5 * (quadratic + constant[..., None, :])  # (..., A, B)
+
+
 def mi_and_marginal_kl(
     z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, n_data: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Minibatch estimates of I_q(x;z) and KL(q(z)||p(z)) (Esmaeili et al. 2019; SPEC d.4).
 
-    ``z`` (B, d) holds one sample z_b ~ q(z|x_b) for each of B items drawn uniformly without
-    replacement from the N = ``n_data`` points defining q(x); ``mu``, ``logvar`` (B, d) are their
-    encodings.  The aggregate posterior at z_b is estimated as
+    ``z`` (..., B, d) holds one sample z_b ~ q(z|x_b) for each of B items drawn uniformly without
+    replacement from the N = ``n_data`` points defining q(x); ``mu``, ``logvar`` (..., B, d) are their
+    encodings; leading dimensions (stacked members) are independent batches.  The aggregate posterior
+    at z_b is estimated as
 
         q_hat(z_b) = (1/N) q(z_b|x_b) + (N-1)/(N(B-1)) sum_{b' != b} q(z_b|x_b')
 
     (the own point has weight exactly 1/N; the other B-1 items stand in for the other N-1 points), and
 
-        I_hat = mean_b [log q(z_b|x_b) - log q_hat(z_b)],   KL_hat = mean_b [log q_hat(z_b) - log p(z_b)].
+        I_hat = mean_b [log q(z_b|x_b) - log q_hat(z_b)],   KL_hat = mean_b [log q_hat(z_b) - log p(z_b)],
 
-    Consequences, exact for every batch: I_hat <= log N, and I_hat + KL_hat equals the single-sample
-    Monte-Carlo rate mean_b [log q(z_b|x_b) - log p(z_b)].
+    each of shape (...), computed in float64 (:func:`log_q_pairs`).  Consequences, exact for every
+    batch: I_hat <= log N, and I_hat + KL_hat equals the single-sample Monte-Carlo rate
+    mean_b [log q(z_b|x_b) - log p(z_b)].  Differentiable: the objective variants of appendix A-8
+    (SPEC d.5) train on it.
     """
-    batch = z.shape[0]
+    batch = z.shape[-2]
     if batch < 2 or n_data < batch:
         raise ValueError(f"need 2 <= batch ({batch}) <= n_data ({n_data})")
-    log_q = log_normal_diag(
-        z[:, None, :], mu[None, :, :], logvar[None, :, :]
-    )  # (B, B): [b, b'] = log q(z_b|x_b')
-    log_weight = torch.full_like(log_q, math.log((n_data - 1) / (n_data * (batch - 1))))
+    own = log_normal_diag(z.double(), mu.double(), logvar.double())  # (..., B): log q(z_b|x_b), directly
+    log_q = torch.diagonal_scatter(log_q_pairs(z, mu, logvar), own, dim1=-2, dim2=-1)  # (..., B, B)
+    log_weight = torch.full(
+        (batch, batch), math.log((n_data - 1) / (n_data * (batch - 1))), dtype=log_q.dtype, device=z.device
+    )
     log_weight.diagonal().fill_(-math.log(n_data))
-    log_q_marginal = torch.logsumexp(log_q + log_weight, dim=1)  # (B,)
-    own = log_q.diagonal()
-    mi = (own - log_q_marginal).mean()
-    marginal_kl = (log_q_marginal - log_standard_normal(z)).mean()
-    return mi, marginal_kl
+    log_q_marginal = torch.logsumexp(log_q + log_weight, dim=-1)  # (..., B)
+    mi = (own - log_q_marginal).mean(-1)
+    marginal_kl = (log_q_marginal - log_standard_normal(z.double())).mean(-1)
+    return mi.to(z.dtype), marginal_kl.to(z.dtype)
 
 
 def exact_mi_and_marginal_kl(
@@ -130,23 +148,15 @@ def exact_mi_and_marginal_kl(
         I = mean_n [log q(z_n|x_n) - log q(z_n)],   KL = mean_n [log q(z_n) - log p(z_n)],
 
     Monte Carlo only in the one z per point, so free of the minibatch estimator's upward Jensen bias.
-    It equals :func:`mi_and_marginal_kl` with B = N.  log q(z_n|x_m) for all pairs is one GEMM per
-    ``chunk`` rows, from the expansion -1/2 [z^2 . p_m - 2 z . (mu_m p_m) + (mu_m^2 . p_m + sum logvar_m
-    + d log 2 pi)] with p = 1/sigma^2, in float64 because the terms cancel when sigma is small.
-    Cost O(N^2 d): ~5 s for N = 16,384 on one core.
+    It equals :func:`mi_and_marginal_kl` with B = N.  log q(z_n|x_m) for all pairs is one float64
+    GEMM per ``chunk`` rows (:func:`log_q_pairs`).  Cost O(N^2 d): ~5 s for N = 16,384 on one core.
     """
-    n, d = z.shape
-    z64, mu64, logvar64 = z.double(), mu.double(), logvar.double()
-    precision = torch.exp(-logvar64)  # (N, d)
-    constant = (mu64**2 * precision).sum(1) + logvar64.sum(1) + d * LOG_2PI  # (N,)
-    right = torch.cat([precision, mu64 * precision, constant[:, None]], 1).T  # (2d+1, N)
-    log_q_marginal = torch.empty(n, dtype=torch.float64, device=z.device)
-    for start in range(0, n, chunk):
-        zc = z64[start : start + chunk]  # (c, d)
-        left = torch.cat([zc**2, -2 * zc, torch.ones_like(zc[:, :1])], 1)  # (c, 2d+1)
-        log_q = -0.5 * (left @ right)  # (c, N): [n, m] = log q(z_n | x_m)
-        log_q_marginal[start : start + chunk] = torch.logsumexp(log_q, dim=1) - math.log(n)
-    own = log_normal_diag(z64, mu64, logvar64)  # (N,)
+    n = z.shape[0]
+    log_q_marginal = torch.cat(
+        [torch.logsumexp(log_q_pairs(zc, mu, logvar), dim=1) for zc in z.split(chunk)]  # (c, N) at a time
+    ) - math.log(n)  # (N,)
+    z64 = z.double()
+    own = log_normal_diag(z64, mu.double(), logvar.double())  # (N,)
     mi = (own - log_q_marginal).mean()
     marginal_kl = (log_q_marginal - log_standard_normal(z64)).mean()
     return mi.to(z.dtype), marginal_kl.to(z.dtype)

@@ -42,11 +42,22 @@ class TrainBudget:
     def config(self, split: str, arch: str, **overrides) -> RunConfig:
         """The run config of (split, arch) under this budget.  ``overrides`` replace budget fields
         (``betas``, ``seeds``, ``iterations``, ...) or set other :class:`RunConfig` fields
-        (``early_stopping``, ...); None values are ignored."""
+        (``early_stopping``, ...); None values are ignored.  An ``objective`` given (appendix A-8, the
+        beta-VAE's included) trains on minibatches of ``mi_batch``, the batch the I / KL estimator
+        uses (SPEC d.5), for as many examples as this budget's other runs see."""
         given = {k: v for k, v in overrides.items() if v is not None}
+        if "objective" in given:
+            given = {**self.estimator_batches(), **given}
         budget = replace(self, **{k: v for k, v in given.items() if k in self.__dataclass_fields__})
         extra = {k: v for k, v in given.items() if k not in self.__dataclass_fields__}
         return RunConfig(split=split, arch=arch, **asdict(budget), **extra)
+
+    def estimator_batches(self) -> dict:
+        """Batch size, iterations and evaluation interval of this budget with minibatches of
+        ``mi_batch``: iterations x batch (the examples seen, hence the epochs) kept."""
+        scale = self.batch_size / self.mi_batch
+        return {"batch_size": self.mi_batch, "iterations": max(1, round(self.iterations * scale)),
+                "eval_every": max(1, round(self.eval_every * scale))}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The runs a figure needs, fetched from the results store (``results/<profile>/``) and, where the
 policy allows, trained when missing.
 
-A run key is ``(split, arch, *variants)`` with variants ``"early-stopping"`` and ``"dataset=NAME"``
-(Tetrominoes when absent); its config is the profile's training budget for that split and
+A run key is ``(split, arch, *variants)`` with variants ``"early-stopping"``, ``"dataset=NAME"``
+(Tetrominoes when absent) and ``"objective=NAME"`` (appendix A-8; trained at the estimator's batch,
+:meth:`rdvae.profiles.TrainBudget.config`); its config is the profile's training budget for that split and
 architecture, with any overrides a chapter's parameters give.
 Policy: the ``smoke`` and ``paper`` profiles train missing runs (seconds, or a GPU job); ``cpu`` and
 ``long`` do not by default, because all figures together are days of CPU training: a chapter then
@@ -98,6 +99,8 @@ def _variants(key: RunKey) -> dict:
             extra["early_stopping"] = True
         elif variant.startswith("dataset="):
             extra["dataset"] = variant.split("=", 1)[1]
+        elif variant.startswith("objective="):
+            extra["objective"] = variant.split("=", 1)[1]
         else:
             raise ValueError(f"unknown run variant {variant!r} in {key}")
     return extra
@@ -113,7 +116,8 @@ def label(key: RunKey) -> str:
     extra = _variants(key)
     dataset = extra.get("dataset", "tetrominoes")
     where = splits.describe(split) if dataset == "tetrominoes" else f"{dataset} {split}"
-    return f"{arch.upper()} {where}" + (" early stopping" if extra.get("early_stopping") else "")
+    objective = f", {extra['objective']} objective" if "objective" in extra else ""
+    return f"{arch.upper()} {where}" + (" early stopping" if extra.get("early_stopping") else "") + objective
 
 
 def command(profile: str, key: RunKey) -> str:
@@ -122,6 +126,7 @@ def command(profile: str, key: RunKey) -> str:
     extra = _variants(key)
     flags = " --early-stopping" if extra.get("early_stopping") else ""
     flags += f" --dataset {extra['dataset']}" if "dataset" in extra else ""
+    flags += f" --objective {extra['objective']}" if "objective" in extra else ""
     return f"rdvae train --profile {profile} --arch {arch} --split {split}{flags} --store results/{profile}"
 
 

@@ -10,8 +10,9 @@ the sum of the members' losses, so member m's gradients, Adam state and numbers 
 trained alone, up to float rounding (tested).
 
 Loss of member m on its minibatch: mean_b [D(x_b) + beta_m R(x_b)] = -L_beta (paper eq. 1, 6),
-Bernoulli distortion with one reparameterised sample, analytic rate.  Adam (fused), constant
-learning rate, no KL annealing.
+Bernoulli distortion with one reparameterised sample, analytic rate; or one of the objective
+variants of appendix A-8 (:func:`member_losses`).  Adam (fused), constant learning rate, no KL
+annealing.
 
 Early stopping (SPEC A-3, ``config.early_stopping``): a validation fraction of the training set is
 held out; at every evaluation each member's -L_beta on it is compared with its best so far, the best
@@ -44,7 +45,7 @@ from tqdm.auto import tqdm
 
 import rdvae
 from rdvae import estimators, kept_states, paths, store
-from rdvae.config import RunConfig
+from rdvae.config import DEFAULT_OBJECTIVE, RunConfig
 from rdvae.data import sources
 from rdvae.device import cuda_fp32_precision, denormals_flushed, resolve_device
 from rdvae.models import StackedVAE, get_architecture, member_generator
@@ -82,13 +83,34 @@ class TrainingData:
         return cls(train_idx, test_idx, images, validation_idx)
 
 
-def member_losses(model: StackedVAE, x: torch.Tensor, noise: torch.Tensor, betas: torch.Tensor):
-    """Per-member -L_beta, distortion and rate, each (M,), for x (M, B, C, 32, 32), noise (M, B, d)."""
+def member_losses(
+    model: StackedVAE,
+    x: torch.Tensor,
+    noise: torch.Tensor,
+    betas: torch.Tensor,
+    objective: str = DEFAULT_OBJECTIVE,
+    n_data: int | None = None,
+):
+    """Per-member loss, distortion and rate, each (M,), for x (M, B, C, 32, 32), noise (M, B, d).
+
+    The loss is the objective's on this minibatch: for the beta-VAE, mean_b [D(x_b) + beta R(x_b)] =
+    -L_beta (paper eq. 1, 6) with the analytic rate.  The variants of appendix A-8 (SPEC d.5) keep one
+    part of the rate, estimated over the minibatch as a sample of the ``n_data`` training points
+    (:func:`rdvae.estimators.mi_and_marginal_kl`): "mi-removed" mean_b D + beta KL_hat(q(z)||p(z)),
+    "marginal-kl-removed" mean_b D + beta I_hat(x;z).  Distortion and (analytic) rate are returned
+    either way.
+    """
     mu, logvar = model.encode(x)
-    logits = model.decode(estimators.reparameterise(mu, logvar, noise))
+    z = estimators.reparameterise(mu, logvar, noise)  # (M, B, d)
+    logits = model.decode(z)
     distortion = estimators.bernoulli_nll(x.flatten(2), logits).mean(1)  # (M,)
     rate = estimators.rate(mu, logvar).mean(1)  # (M,)
-    return distortion + betas * rate, distortion, rate
+    if objective == DEFAULT_OBJECTIVE:
+        penalty = rate
+    else:
+        mi, marginal_kl = estimators.mi_and_marginal_kl(z, mu, logvar, n_data)  # each (M,)
+        penalty = {"mi-removed": marginal_kl, "marginal-kl-removed": mi}[objective]
+    return distortion + betas * penalty, distortion, rate
 
 
 def _adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
@@ -223,7 +245,9 @@ class Trainer:
                     for m in group
                 ]
             )  # (G, B, d), each member from its own stream
-            loss, _, _ = member_losses(model, x, noise, self.betas[members])
+            loss, _, _ = member_losses(
+                model, x, noise, self.betas[members], self.config.objective, len(self.data.train_idx)
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()  # members share no parameters: each gets its own gradient
             optimizer.step()
