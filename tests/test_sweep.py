@@ -56,6 +56,15 @@ def test_the_plan_is_what_the_claims_need_minus_what_is_stored(tmp_path):
         sweep.keys_for_figures(["9"])
 
 
+def test_estimates_count_examples_not_steps():
+    # the benchmark's steps are of batch 128: 1,500 steps of 512 cost what 6,000 of 128 do
+    base = RunConfig(split="cv-0.1", arch="mlp3", betas=(1.0, 3.0), seeds=(0,), iterations=6000)
+    wide = RunConfig(**{**base.to_json(), "iterations": 1500, "batch_size": 512})
+    speeds = {"mlp3": 20.0}
+    assert sweep.estimate_hours(base, speeds) == pytest.approx(2 * 6000 / 20 / 3600)
+    assert sweep.estimate_hours(wide, speeds) == pytest.approx(sweep.estimate_hours(base, speeds))
+
+
 def test_the_dry_run_prints_the_plan_and_trains_nothing(tmp_path, capsys):
     assert (
         main(["sweep", "--profile", "long", "--figures", "3", "8", "--dry-run", "--store", str(tmp_path)])

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from rdvae import ledger, paths, store
-from rdvae.config import RunConfig
+from rdvae.config import PAPER_BATCH_SIZE, RunConfig
 from rdvae.runs import config_for, label
 
 FIGURES = {
@@ -74,9 +74,11 @@ def throughput(device: str) -> tuple[dict[str, float], str]:
 
 
 def estimate_hours(config: RunConfig, speeds: dict[str, float]) -> float | None:
-    """Device-hours of training one config at the benchmarked speed (evaluation not included)."""
+    """Device-hours of training one config at the benchmarked speed (evaluation not included); the
+    benchmark's steps are of batch 128, and a step's cost grows in proportion to its batch."""
     speed = speeds.get(config.arch)
-    return None if not speed else len(config.members) * config.iterations / speed / 3600
+    steps = config.iterations * config.batch_size / PAPER_BATCH_SIZE  # in steps of the benchmark's batch
+    return None if not speed else len(config.members) * steps / speed / 3600
 
 
 def describe(todo: list, done: list, device: str) -> list[str]:
