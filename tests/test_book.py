@@ -28,7 +28,12 @@ EXPECTED_FIGURES = {
     "10_fig8_mi_marginal_kl": ["fig8_mi_marginal_kl"],
     "11_linear_vae": ["ch11_linear_vae_phases", "ch11_linear_vae_error", "ch11_linear_vae_rd"],
     "12_implicit_regularisation": ["ch12_implicit"],
-    "13_appendix": ["appendix_memorisation", "appendix_early_stopping", "appendix_log_px"],
+    "13_appendix": [
+        "appendix_memorisation",
+        "appendix_early_stopping",
+        "appendix_log_px",
+        "appendix_objectives",
+    ],
 }
 
 

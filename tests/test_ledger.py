@@ -279,6 +279,65 @@ def _evidence(profile, stored):
     return Evidence(profile, candidate_profiles(profile), stored)
 
 
+def _objective_runs(no_kl_test, no_mi_test=monotone, noise=0.1):
+    """A-8's three runs: train D 10 nats below test D for the beta-VAE and the MI-removed run, 1 nat
+    below it for the marginal-KL-removed run."""
+    keys = ledger.OBJECTIVE_KEYS
+    return {
+        keys["beta-vae"]: fake("cv-0.1", "mlp3", monotone, lambda b: monotone(b) - 10, noise=noise),
+        keys["mi-removed"]: fake("cv-0.1", "mlp3", no_mi_test, lambda b: no_mi_test(b) - 10, noise=noise),
+        keys["marginal-kl-removed"]: fake(
+            "cv-0.1", "mlp3", no_kl_test, lambda b: no_kl_test(b) - 1, noise=noise
+        ),
+    }
+
+
+def test_a8_wants_lower_test_d_and_gap_without_the_marginal_kl_and_little_change_without_the_mi():
+    claim = ledger.CLAIMS["A8"]
+    better = _objective_runs(lambda b: monotone(b) - 5)  # test D 5 lower, gap 10 -> 1 at every beta
+    verdict = claim.evaluate(better, "cpu")
+    assert verdict.status == ledger.REPRODUCED, verdict.numbers
+    assert verdict.numbers["beta=3: test D (beta-VAE, MI removed, marginal KL removed)"] == (
+        round(monotone(3.0), 2),
+        round(monotone(3.0), 2),
+        round(monotone(3.0) - 5, 2),
+    )
+    # only beta >= 1 counts: being worse at small beta does not matter
+    worse_small = _objective_runs(lambda b: monotone(b) - 5 if b >= 1 else monotone(b) + 20)
+    assert claim.evaluate(worse_small, "cpu").status == ledger.REPRODUCED
+    # equal test D: no improvement, though the gap is smaller
+    assert claim.evaluate(_objective_runs(monotone), "cpu").status == ledger.NOT_REPRODUCED
+    # the MI-removed run far off the beta-VAE's curve (20 nats > 5 % of ~150): not reproduced
+    far = _objective_runs(lambda b: monotone(b) - 5, no_mi_test=lambda b: monotone(b) + 20)
+    assert claim.evaluate(far, "cpu").status == ledger.NOT_REPRODUCED
+    # a 5-nat improvement inside seed noise (se 8 per point, tol 22.6) is not an improvement
+    assert (
+        claim.evaluate(_objective_runs(lambda b: monotone(b) - 5, noise=16.0), "cpu").status
+        == ledger.NOT_REPRODUCED
+    )
+    # a grid without beta >= 1 cannot decide it
+    small = {k: fake("cv-0.1", "mlp3", monotone, betas=(0.01, 0.1, 0.3)) for k in better}
+    assert claim.evaluate(small, "cpu").status == ledger.INCONCLUSIVE
+
+
+def test_the_budget_names_a_batch_other_than_the_papers():
+    from dataclasses import replace
+
+    runs = _objective_runs(lambda b: monotone(b) - 5)
+    for key, results in runs.items():
+        runs[key] = RunResults(
+            replace(results.config, batch_size=512, iterations=1500), results.members, [], {}, {}
+        )
+    verdict = ledger.CLAIMS["A8"].evaluate(runs, "cpu")
+    assert verdict.budget == "1,500 iterations at batch 512 x 2 seeds" and verdict.below_paper
+    assert (
+        "at batch"
+        not in ledger.CLAIMS["F3c"]
+        .evaluate({("cv-0.1", "mlp1"): fake("cv-0.1", "mlp1", u_shaped, train_d=monotone)}, "cpu")
+        .budget
+    )
+
+
 def test_a_claim_is_decided_at_the_most_trained_profile_holding_all_its_runs():
     key = ("cv-0.1", "mlp1")
     short = fake(*key, monotone, train_d=monotone, iterations=6000)
@@ -303,7 +362,7 @@ def test_a_claim_never_compares_runs_of_different_budgets():
 
 def test_every_claim_names_its_figure_threshold_and_runs():
     assert set(ledger.CLAIMS) >= {"F3a", "F3b", "F3c", "F3d", "F3e", "F4a", "F4b", "F4c", "F5", "F6a", "F6b",
-                                  "F8a", "F8b", "F8c", "A1", "A3", "A4"}  # fmt: skip
+                                  "F8a", "F8b", "F8c", "A1", "A3", "A4", "A8"}  # fmt: skip
     for claim in ledger.CLAIMS.values():
         assert claim.threshold and claim.needs and claim.figure
         assert ledger.evaluate([claim], {}, "cpu")[0].status == ledger.INCONCLUSIVE

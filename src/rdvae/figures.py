@@ -154,6 +154,12 @@ def fig6(runs: dict, profile: str):
     return rd_figure([_panel(runs, k, profile) for k in keys], n_cols=2)
 
 
+def objective_figure(runs: dict, profile: str):
+    """Appendix A-8: train and test RD curves of the 3-layer MLP on CV(16k/147k) trained on the
+    beta-VAE objective and with the MI or the marginal-KL part of the rate removed (SPEC d.5)."""
+    return rd_figure([_panel(runs, key, profile) for key in run_keys.OBJECTIVE_KEYS.values()], n_cols=3)
+
+
 def fig7(runs: dict, datasets: list[str], profile: str):
     """Train and test RD curves of 1- and 3-layer MLPs on each available dataset (split cv-0.1)."""
     keys = [("cv-0.1", arch, f"dataset={d}") for d in datasets for arch in ("mlp1", "mlp3")]
