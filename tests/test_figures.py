@@ -75,3 +75,12 @@ def test_figure4_legend_names_the_images_each_curve_trained_on():
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     # cut to train_limit, as the trainer does, not CV(16k)'s 16,384
     assert legend == ["N_train = 1,024 (smoke: 20 it × 1 seed, cpu)"]
+
+
+def test_a_caption_names_a_batch_other_than_the_profiles():
+    plain = _run("mlp3", None, 0, "cpu")
+    assert run_keys.budget(plain) == "cpu: 10 it × 1 seed, cpu"
+    wide = RunConfig(split="cv-0.1", arch="mlp3", betas=(1.0,), seeds=(0, 1), iterations=1500, batch_size=512)
+    assert run_keys.budget(RunResults(wide, [], [], {}, {"device": "cpu"}, profile="cpu")) == (
+        "cpu: 1,500 it at batch 512 × 2 seeds, cpu"
+    )

@@ -3,8 +3,8 @@ policy allows, trained when missing.
 
 A run key is ``(split, arch, *variants)`` with variants ``"early-stopping"``, ``"dataset=NAME"``
 (Tetrominoes when absent) and ``"objective=NAME"`` (appendix A-8; trained at the estimator's batch,
-:meth:`rdvae.profiles.TrainBudget.config`); its config is the profile's training budget for that split and
-architecture, with any overrides a chapter's parameters give.
+:meth:`rdvae.profiles.TrainBudget.config`); its config is the profile's training budget for that
+split and architecture, with any overrides a chapter's parameters give.
 Policy: the ``smoke`` and ``paper`` profiles train missing runs (seconds, or a GPU job); ``cpu`` and
 ``long`` do not by default, because all figures together are days of CPU training: a chapter then
 shows what is stored, lists what is missing with the command that produces it, and the claims that
@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from rdvae import store, train
 from rdvae.config import OBJECTIVES, PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS, RunConfig
 from rdvae.data import sources, splits
-from rdvae.profiles import get_profile
+from rdvae.profiles import PROFILES, get_profile
 
 RunKey = tuple[str, ...]
 EVIDENCE_ORDER = ("paper", "long", "cpu")  # most-trained first
@@ -41,10 +41,14 @@ def candidate_profiles(profile: str) -> tuple[str, ...]:
 
 
 def budget(results: store.RunResults) -> str:
-    """What trained a run, for captions: profile, iterations, seeds and device."""
+    """What trained a run, for captions: profile, iterations (and their batch, where it is not the
+    profile's, as in appendix A-8), seeds and device."""
     cfg, where = results.config, results.provenance.get("device", "?")
     source = f"{results.profile}: " if results.profile else ""
-    return f"{source}{cfg.iterations:,} it × {len(cfg.seeds)} seed{'s' * (len(cfg.seeds) > 1)}, {where}"
+    usual = PROFILES[results.profile].training.batch_size if results.profile in PROFILES else PAPER_BATCH_SIZE
+    batch = f" at batch {cfg.batch_size}" if cfg.batch_size != usual else ""
+    seeds = f"{len(cfg.seeds)} seed{'s' * (len(cfg.seeds) > 1)}"
+    return f"{source}{cfg.iterations:,} it{batch} × {seeds}, {where}"
 
 
 def below_paper(results: store.RunResults) -> bool:
