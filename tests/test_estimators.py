@@ -182,6 +182,24 @@ def test_exact_information_limits():
     assert mi.item() == pytest.approx(math.log(2048), abs=1e-4)
 
 
+def test_information_stays_exact_for_near_deterministic_encoders():
+    # sigma ~ 1e-19 (logvar -87), as an encoder trained without the marginal KL reaches, in float32:
+    # z rounds to mu, the GEMM expansion's terms are ~1e38 and its rounding ~1e22 nats; the own term
+    # must be computed directly, or I leaves [0, log N] (it did: -6e23 and 10.8 > log 16,384)
+    g = torch.Generator().manual_seed(16)
+    mu = (3 * torch.randn(4096, 10, generator=g, dtype=torch.float64)).float()
+    logvar = torch.full((4096, 10), -87.0)
+    z = E.reparameterise(mu, logvar, torch.randn(4096, 10, generator=g, dtype=torch.float64).float())
+    mc_rate = (
+        E.log_normal_diag(z.double(), mu.double(), logvar.double()) - E.log_standard_normal(z.double())
+    ).mean()
+    for mi, _ in (E.exact_mi_and_marginal_kl(z, mu, logvar, chunk=1000),
+                    E.mi_and_marginal_kl(z[:512], mu[:512], logvar[:512], n_data=4096)):  # fmt: skip
+        assert mi.item() == pytest.approx(math.log(4096), abs=1e-4)  # separated codes: saturated
+    mi, mkl = E.exact_mi_and_marginal_kl(z, mu, logvar, chunk=1000)
+    assert (mi.double() + mkl.double()).item() == pytest.approx(mc_rate.item(), rel=1e-6)
+
+
 def test_minibatch_average_agrees_with_the_full_set():
     n, batch = 4096, 512
     z, mu, logvar = _codes(n, 1.0, seed=8)
