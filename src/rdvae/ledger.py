@@ -495,31 +495,25 @@ def _a8(runs):
     """Appendix A-8 (SPEC d.5): at beta >= 1, dropping the marginal KL improves test D and the gap;
     dropping the MI changes little.  All three objectives trained alike (batch 512, same epochs)."""
     test = {name: {r["beta"]: r for r in _rows(runs, key)} for name, key in OBJECTIVE_KEYS.items()}
-    train = {name: {r["beta"]: r for r in _rows(runs, key, "train")} for name, key in OBJECTIVE_KEYS.items()}
+    gap = {name: {g["beta"]: g for g in gaps(runs[key])} for name, key in OBJECTIVE_KEYS.items()}
     full, no_mi, no_kl = OBJECTIVES
     large = sorted(b for b in test[full] if b >= 1 and all(b in t for t in test.values()))
     if not large:
         raise Undecidable("the beta grid has no beta >= 1 shared by the three runs")
-
-    def gap(name, b):
-        return test[name][b]["distortion"] - train[name][b]["distortion"]
-
-    def gap_tol(b):  # two standard errors of a difference of two gaps (four independent means)
-        parts = [standard_error(rows[name][b]) for name in (full, no_kl) for rows in (test, train)]
-        return max(TOL_FLOOR, 2 * math.hypot(*parts))
 
     lower_d, smaller_gap, mi_close, numbers = [], [], [], {}
     for b in large:
         d = {name: test[name][b]["distortion"] for name in OBJECTIVES}
         close = max(pair_tolerance(test[full][b], test[no_mi][b]), CLOSE_SHARE * d[full])
         tol = pair_tolerance(test[full][b], test[no_kl][b])
+        gap_tol = pair_tolerance(gap[full][b], gap[no_kl][b], "gap")
         lower_d.append(d[full] - d[no_kl] > tol)
-        smaller_gap.append(gap(full, b) - gap(no_kl, b) > gap_tol(b))
+        smaller_gap.append(gap[full][b]["gap"] - gap[no_kl][b]["gap"] > gap_tol)
         mi_close.append(abs(d[no_mi] - d[full]) <= close)
         numbers[f"beta={b:g}: test D (beta-VAE, MI removed, marginal KL removed; tol)"] = (
             *(_r(v) for v in d.values()), _r(tol))  # fmt: skip
         numbers[f"beta={b:g}: gap (beta-VAE, marginal KL removed, tol); MI-removed limit"] = (
-            _r(gap(full, b)), _r(gap(no_kl, b)), _r(gap_tol(b)), _r(close))  # fmt: skip
+            _r(gap[full][b]["gap"]), _r(gap[no_kl][b]["gap"]), _r(gap_tol), _r(close))  # fmt: skip
     return all(lower_d) and all(smaller_gap) and all(mi_close), numbers
 
 
