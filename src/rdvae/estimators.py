@@ -162,8 +162,8 @@ def exact_mi_and_marginal_kl(
     for start in range(0, n, chunk):
         block = log_q_pairs(z[start : start + chunk], mu, logvar)  # (c, N): [i, m] = log q(z_start+i|x_m)
         rows = torch.arange(block.shape[0], device=z.device)
-        block[rows, start + rows] = own[start : start + chunk]  # the own term without the expansion's
-        log_q_marginal[start : start + chunk] = torch.logsumexp(block, dim=1) - math.log(n)  # cancellation
+        block[rows, start + rows] = own[start : start + chunk]  # own terms, free of the expansion's rounding
+        log_q_marginal[start : start + chunk] = torch.logsumexp(block, dim=1) - math.log(n)
     mi = (own - log_q_marginal).mean()
     marginal_kl = (log_q_marginal - log_standard_normal(z64)).mean()
     return mi.to(z.dtype), marginal_kl.to(z.dtype)
