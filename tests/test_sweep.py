@@ -88,7 +88,7 @@ def _members(store_dir: Path) -> dict[str, str]:
 
 
 def _kill_a_worker_after_a_checkpoint(cache: Path, proc: subprocess.Popen) -> None:
-    deadline = time.time() + 240
+    deadline = time.time() + 540  # Ray's start alone takes minutes on a loaded 2-core machine
     while time.time() < deadline:
         for path in (cache / "checkpoints").glob("*.pt"):
             try:
