@@ -1,5 +1,5 @@
-"""The minibatch I(x;z) / marginal-KL estimator of the final evaluation: one call per member (the
-evaluation's former loop) against one call for the whole stack of members, in the same process.
+"""The minibatch I(x;z) / marginal-KL estimator of the final evaluation: one call per member (as the
+evaluation does) against one call for the whole stack of members, in the same process.
 
 Usage: ``python benchmarks/bench_estimators.py [--device cuda] [--members 4 12 60]``; writes
 ``benchmarks/results/estimators-<device>.json``.  Batch 512 and 10 latent dimensions, as in the
