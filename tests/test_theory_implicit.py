@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.func import jvp
 
+from rdvae.estimators import rate
 from rdvae.models import StackedVAE
 from rdvae.theory import implicit as K
 
@@ -91,3 +92,43 @@ def test_the_experiment_table_has_every_objective_and_partition():
     test_rows = [r for r in rows if r["partition"] == "test"]
     assert all(math.isfinite(r["frechet"]) and r["off_diagonal_mass"] >= 0 for r in test_rows)
     assert all(r["variance_ratio_median"] > 0 for r in rows if r["objective"] == "beta-vae")
+
+
+def test_fitted_variances_reach_the_optimum_of_a_quadratic_likelihood():
+    # -log p(x|z) = 1/2 sum_i h_i (z_i - c_i)^2: the second-order expansion is exact, so the optimal
+    # posterior variances are beta / (beta + h_i) exactly (SPEC f.1 step 3).  The fit starts within
+    # one unit of log-variance of the optimum, as the encoder's variances are in the experiment.
+    g = torch.Generator().manual_seed(6)
+    betas = torch.tensor([0.1, 1.0, 3.0])
+    h = torch.rand(3, 5, 4, generator=g) * 20  # (M, B, d)
+    centre, mu = torch.randn(3, 5, 4, generator=g), torch.randn(3, 5, 4, generator=g)
+
+    def nll(z):  # (M, K, B, d) -> (M, K, B)
+        return 0.5 * (h[:, None] * (z - centre[:, None]).square()).sum(-1)
+
+    optimum = K.optimal_logvar(h, betas)
+    start = optimum + 2 * torch.rand(3, 5, 4, generator=g) - 1
+    fitted = K.fit_logvar(nll, mu, start, betas, steps=600, samples=64, generator=g)
+    torch.testing.assert_close(fitted, optimum, atol=0.1, rtol=0)
+    median, corr = K.variance_agreement(fitted, optimum)
+    assert median == pytest.approx(1.0, abs=0.05) and corr > 0.99
+
+    def exact(logvar):  # E_q nll = 1/2 sum_i h_i ((mu_i - c_i)^2 + sigma_i^2), plus beta KL
+        return 0.5 * (h * ((mu - centre).square() + logvar.exp())).sum(-1) + betas[:, None] * rate(mu, logvar)
+
+    assert torch.all(exact(fitted) < exact(start))
+    noise = torch.randn(3, 20_000, 5, 4, generator=g)
+    torch.testing.assert_close(
+        K.expected_objective(nll, mu, start, betas, noise), exact(start), rtol=0.01, atol=0
+    )
+
+
+def test_the_variance_fit_table_compares_encoder_prediction_and_fit():
+    from rdvae.profiles import get_profile
+
+    profile = get_profile("smoke")
+    rows = K.variance_fit_experiment(profile.implicit, profile.variance_fit)
+    assert [r["beta"] for r in rows] == list(profile.implicit.betas)
+    for r in rows:
+        assert r["encoder_ratio_median"] > 0 and -1 <= r["encoder_corr"] <= 1
+        assert r["objective_fitted"] <= r["objective_encoder"]  # the fit starts at the encoder's

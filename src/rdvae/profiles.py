@@ -86,6 +86,17 @@ class ImplicitBudget:
 
 
 @dataclass(frozen=True)
+class VarianceFitBudget:
+    """Chapter 12's check of K2 without the encoder: per-input posterior variances fitted to the
+    beta-objective of the implicit experiment's beta-VAE (decoder and means fixed), on ``examples``
+    test images, by ``steps`` Adam steps on ``samples`` fresh noise draws each."""
+
+    examples: int
+    samples: int
+    steps: int
+
+
+@dataclass(frozen=True)
 class Profile:
     """A compute budget.  ``None`` in a size field means "all of it"."""
 
@@ -102,6 +113,7 @@ class Profile:
     decides_claims: bool  # whether this budget is big enough for the ledger to give verdicts
     linear_vae: LinearVaeBudget  # chapter 11
     implicit: ImplicitBudget  # chapter 12
+    variance_fit: VarianceFitBudget  # chapter 12, K2's fitted variances
     # Seconds one chapter cell may run before the book build fails naming it; None: no limit (the
     # cells of the real profiles train for hours).  A kernel that stalls must not hang CI.
     cell_timeout_s: int | None = None
@@ -172,6 +184,10 @@ _CPU_IMPLICIT = ImplicitBudget(
     dataset="digits", split="default", betas=(0.1, 0.3, 1.0, 3.0), seeds=(0,), iterations=2000,
     eval_examples=898, samples=2000, features=32,
 )  # fmt: skip
+_SMOKE_VARIANCE_FIT = VarianceFitBudget(examples=8, samples=8, steps=30)
+# 32 test images x 10 dimensions, two fits of 600 steps on 128 antithetic samples each (about 8
+# minutes per fit on one core); the two fits' agreement, stored beside the result, is the fit's noise.
+_CPU_VARIANCE_FIT = VarianceFitBudget(examples=32, samples=128, steps=600)
 
 _CPU = Profile(
     name="cpu",
@@ -187,6 +203,7 @@ _CPU = Profile(
     decides_claims=True,
     linear_vae=_CPU_LINEAR,
     implicit=_CPU_IMPLICIT,
+    variance_fit=_CPU_VARIANCE_FIT,
 )
 PROFILES = {
     "smoke": Profile(
@@ -203,6 +220,7 @@ PROFILES = {
         decides_claims=False,
         linear_vae=_SMOKE_LINEAR,
         implicit=_SMOKE_IMPLICIT,
+        variance_fit=_SMOKE_VARIANCE_FIT,
         # The slowest smoke cell (chapter 06 training Figure 4's runs) took 49 s with --jobs 2 on 2
         # cores beside two training runs; a kernel that stopped answering once stalled CI 25 minutes.
         cell_timeout_s=600,
@@ -233,6 +251,7 @@ PROFILES = {
         decides_claims=True,
         linear_vae=replace(_CPU_LINEAR, dims=2000),
         implicit=_CPU_IMPLICIT,
+        variance_fit=_CPU_VARIANCE_FIT,
     ),
 }
 DEFAULT_PROFILE = "cpu"

@@ -91,3 +91,21 @@ def implicit_table(profile: str, compute_missing: bool | None = None) -> store.T
     return get_table(
         profile, "implicit", implicit_config, lambda: run_experiment(budget, print), compute_missing
     )
+
+
+def variance_fit_config(profile: str) -> dict:
+    budget = get_profile(profile)
+    return {"version": VERSION, **asdict(budget.implicit), "fit": asdict(budget.variance_fit)}
+
+
+def variance_fit_table(profile: str, compute_missing: bool | None = None) -> store.TableResults | None:
+    """Chapter 12, K2 without the encoder: the implicit experiment's beta-VAE with per-input fitted
+    posterior variances beside its encoder's and the second-order prediction."""
+    from rdvae.theory.implicit import variance_fit_experiment
+
+    budget = get_profile(profile)
+
+    def compute():
+        return variance_fit_experiment(budget.implicit, budget.variance_fit, print)
+
+    return get_table(profile, "variance-fit", variance_fit_config, compute, compute_missing)

@@ -183,6 +183,61 @@ def _train_stack(model, objective, betas, seeds, train, iterations, batch, progr
             progress(f"{objective}: {step + 1:,}/{iterations:,} iterations, loss {loss.tolist()}")
 
 
+def variance_agreement(logvar: torch.Tensor, predicted: torch.Tensor) -> tuple[float, float]:
+    """(median of sigma^2 / sigma_pred^2, correlation of the log-variances) over all inputs and
+    dimensions of one member: K2's two numbers."""
+    ratio = (logvar - predicted).exp().flatten()
+    return ratio.median().item(), torch.corrcoef(torch.stack([logvar.flatten(), predicted.flatten()]))[
+        0, 1
+    ].item()
+
+
+def expected_objective(nll, mu: torch.Tensor, logvar: torch.Tensor, betas: torch.Tensor, noise: torch.Tensor):
+    """The beta-objective E_q nll(z) + beta KL(q || p) per member and input, shape (M, B), for
+    q = N(mu, diag exp(logvar)) (mu, logvar: (M, B, d)) with the expectation over ``noise``
+    (M, K, B, d); ``nll`` maps codes (M, K, B, d) to -log p(x|z), shape (M, K, B)."""
+    z = mu[:, None] + (logvar / 2).exp()[:, None] * noise
+    return nll(z).mean(1) + betas[:, None] * estimators.rate(mu, logvar)
+
+
+def fit_logvar(nll, mu, logvar, betas, steps: int, samples: int, generator: torch.Generator) -> torch.Tensor:
+    """Per-input log-variances minimising :func:`expected_objective` with the decoder and the means
+    held fixed: Adam from ``logvar`` (lr 0.02, cut to 0.006 and 0.0018 at 1/2 and 3/4 of the
+    steps) on ``samples`` fresh antithetic noise draws (eps and -eps) per step, returning the
+    average of the last quarter's iterates.  The objective's curvature in log sigma_i^2 at its optimum is beta / 2 whatever h_i
+    (the second-order model: 1/2 (h_i + beta) e^s - beta s / 2), so small beta needs many steps;
+    Adam moves s by about lr per step, so start within a unit or two of the optimum."""
+    s = logvar.detach().clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([s], lr=0.02)
+    average, kept = torch.zeros_like(s), 0
+    for step in range(steps):
+        if step in (steps // 2, 3 * steps // 4):
+            for group in optimiser.param_groups:
+                group["lr"] *= 0.3
+        half = torch.randn(mu.shape[0], samples // 2, *mu.shape[1:], generator=generator)
+        noise = torch.cat([half, -half], 1)  # antithetic: the gradient's first-order term cancels
+        loss = expected_objective(nll, mu, s, betas, noise).sum()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        if step >= 3 * steps // 4:
+            average, kept = average + s.detach(), kept + 1
+    return average / kept
+
+
+def decoder_nll(model: StackedVAE, x: torch.Tensor):
+    """-log p(x|z) of ``model``'s decoder for images x (M, B, C, H, W), as a function of codes
+    (M, K, B, d) -> (M, K, B)."""
+    flat = x.flatten(2)  # (M, B, D)
+
+    def nll(z):
+        m, k, b, d = z.shape
+        logits = model.decode(z.reshape(m, k * b, d)).reshape(m, k, b, -1)  # (M, K, B, D)
+        return estimators.bernoulli_nll(flat[:, None], logits)
+
+    return nll
+
+
 @torch.no_grad()
 def _measure(model, objective, betas, x, samples: int, generator) -> list[dict]:
     """Per member, on images x (n, C, H, W): the beta-objective -L_beta = E_q BCE + beta KL with the
@@ -215,10 +270,8 @@ def _measure(model, objective, betas, x, samples: int, generator) -> list[dict]:
         out[k] |= {"distortion": distortion[k].item(), "rate": rate[k].item(),
                    "neg_objective": (distortion[k] + betas[k] * rate[k]).item()}  # fmt: skip
         if objective == "beta-vae":  # K2: the encoder's variances against beta / (beta + h_i)
-            ratio = (logvar[k] - predicted[k]).exp().flatten()
-            pair = torch.stack([logvar[k].flatten(), predicted[k].flatten()])
-            out[k]["variance_ratio_median"] = ratio.median().item()
-            out[k]["log_variance_corr"] = torch.corrcoef(pair)[0, 1].item()
+            median, corr = variance_agreement(logvar[k], predicted[k])
+            out[k]["variance_ratio_median"], out[k]["log_variance_corr"] = median, corr
     return out
 
 
@@ -260,4 +313,54 @@ def run_experiment(budget, progress=None) -> list[dict]:
             distance = frechet_distance(features(decoded[k].numpy()), test_features)
             next(r for r in reversed(rows) if r["objective"] == objective and r["beta"] == beta
                  and r["seed"] == seed and r["partition"] == "test")["frechet"] = distance  # fmt: skip
+    return rows
+
+
+def variance_fit_experiment(budget, fit, progress=None) -> list[dict]:
+    """K2 without the encoder (chapter 12): train ``budget``'s beta-VAE as :func:`run_experiment`
+    does (the same members, so the same model), then on ``fit.examples`` test images compare per
+    member the encoder's log-variances, the prediction log(beta / (beta + h_i)) and two independent
+    fits of the per-input optimum (:func:`fit_logvar`; their agreement is the fit's own noise), and
+    the beta-objective at each, on common noise.  One row per member."""
+    from rdvae.data import sources
+
+    train_idx, test_idx = sources.get_split(budget.dataset, budget.split)
+    images = sources.image_source(budget.dataset)
+    train = torch.from_numpy(images(train_idx))
+    members = [(b, s) for s in budget.seeds for b in budget.betas]
+    betas, seeds = torch.tensor([b for b, _ in members]), [s for _, s in members]
+    model = StackedVAE("mlp1", seeds, tuple(train.shape[1:]))
+    _train_stack(model, "beta-vae", betas, seeds, train, budget.iterations, 128, progress)
+    model.requires_grad_(False)
+    x = torch.from_numpy(images(test_idx[: fit.examples])).expand(len(members), -1, -1, -1, -1)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        logits, jacobian = decoder_jacobian(model, mu)
+        predicted = optimal_logvar(curvature_diagonal(logits, jacobian), betas)
+    nll = decoder_nll(model, x)
+    fitted = [fit_logvar(nll, mu, logvar, betas, fit.steps, fit.samples, torch.Generator().manual_seed(seed))
+              for seed in (1, 2)]  # fmt: skip
+    best = (fitted[0] + fitted[1]) / 2
+    with torch.no_grad():
+        noise = torch.randn(
+            len(members), 4 * fit.samples, *mu.shape[1:], generator=torch.Generator().manual_seed(3)
+        )
+        variances = {"encoder": logvar, "predicted": predicted, "fitted": best}
+        objective = {
+            name: expected_objective(nll, mu, v, betas, noise).mean(1) for name, v in variances.items()
+        }
+    rows = []
+    for k, (beta, seed) in enumerate(members):
+        encoder = variance_agreement(logvar[k], predicted[k])
+        fitted_ = variance_agreement(best[k], predicted[k])
+        rows.append({
+            "beta": beta, "seed": seed, "examples": fit.examples,
+            "encoder_ratio_median": encoder[0], "encoder_corr": encoder[1],
+            "fitted_ratio_median": fitted_[0], "fitted_corr": fitted_[1],
+            "encoder_fitted_corr": variance_agreement(logvar[k], best[k])[1],
+            "fit_repeat_corr": variance_agreement(fitted[0][k], fitted[1][k])[1],
+            **{f"objective_{name}": float(v[k]) for name, v in objective.items()},
+        })  # fmt: skip
+        if progress is not None:
+            progress(f"beta {beta:g}: fitted/predicted median {fitted_[0]:.3f}, corr {fitted_[1]:.3f}")
     return rows
