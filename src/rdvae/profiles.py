@@ -89,7 +89,7 @@ class ImplicitBudget:
 class VarianceFitBudget:
     """Chapter 12's check of K2 without the encoder: per-input posterior variances fitted to the
     beta-objective of the implicit experiment's beta-VAE (decoder and means fixed), on ``examples``
-    test images, by ``steps`` Adam steps on ``samples`` fresh noise draws each."""
+    test images, by ``steps`` Adam steps on ``samples`` fresh antithetic noise draws each."""
 
     examples: int
     samples: int

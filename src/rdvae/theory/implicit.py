@@ -187,9 +187,8 @@ def variance_agreement(logvar: torch.Tensor, predicted: torch.Tensor) -> tuple[f
     """(median of sigma^2 / sigma_pred^2, correlation of the log-variances) over all inputs and
     dimensions of one member: K2's two numbers."""
     ratio = (logvar - predicted).exp().flatten()
-    return ratio.median().item(), torch.corrcoef(torch.stack([logvar.flatten(), predicted.flatten()]))[
-        0, 1
-    ].item()
+    pair = torch.stack([logvar.flatten(), predicted.flatten()])  # (2, B*d)
+    return ratio.median().item(), torch.corrcoef(pair)[0, 1].item()
 
 
 def expected_objective(nll, mu: torch.Tensor, logvar: torch.Tensor, betas: torch.Tensor, noise: torch.Tensor):
@@ -204,9 +203,10 @@ def fit_logvar(nll, mu, logvar, betas, steps: int, samples: int, generator: torc
     """Per-input log-variances minimising :func:`expected_objective` with the decoder and the means
     held fixed: Adam from ``logvar`` (lr 0.02, cut to 0.006 and 0.0018 at 1/2 and 3/4 of the
     steps) on ``samples`` fresh antithetic noise draws (eps and -eps) per step, returning the
-    average of the last quarter's iterates.  The objective's curvature in log sigma_i^2 at its optimum is beta / 2 whatever h_i
-    (the second-order model: 1/2 (h_i + beta) e^s - beta s / 2), so small beta needs many steps;
-    Adam moves s by about lr per step, so start within a unit or two of the optimum."""
+    average of the last quarter's iterates.  The objective's curvature in log sigma_i^2 at its
+    optimum is beta / 2 whatever h_i (the second-order model: 1/2 (h_i + beta) e^s - beta s / 2),
+    so small beta needs many steps; Adam moves s by about lr per step, so start within a unit or
+    two of the optimum."""
     s = logvar.detach().clone().requires_grad_(True)
     optimiser = torch.optim.Adam([s], lr=0.02)
     average, kept = torch.zeros_like(s), 0
