@@ -112,6 +112,7 @@ def test_fitted_variances_reach_the_optimum_of_a_quadratic_likelihood():
     torch.testing.assert_close(fitted, optimum, atol=0.1, rtol=0)
     median, corr = K.variance_agreement(fitted, optimum)
     assert median == pytest.approx(1.0, abs=0.05) and corr > 0.99
+    assert K.log_variance_rms(fitted, optimum) < 0.05 < K.log_variance_rms(start, optimum)
 
     def exact(logvar):  # E_q nll = 1/2 sum_i h_i ((mu_i - c_i)^2 + sigma_i^2), plus beta KL
         return 0.5 * (h * ((mu - centre).square() + logvar.exp())).sum(-1) + betas[:, None] * rate(mu, logvar)

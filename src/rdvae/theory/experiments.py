@@ -93,9 +93,13 @@ def implicit_table(profile: str, compute_missing: bool | None = None) -> store.T
     )
 
 
+VARIANCE_FIT_VERSION = 2  # 2: root-mean-square log-variance errors beside the correlations
+
+
 def variance_fit_config(profile: str) -> dict:
     budget = get_profile(profile)
-    return {"version": VERSION, **asdict(budget.implicit), "fit": asdict(budget.variance_fit)}
+    return {"version": VERSION, **asdict(budget.implicit), "fit": asdict(budget.variance_fit),
+            "fit_version": VARIANCE_FIT_VERSION}  # fmt: skip
 
 
 def variance_fit_table(profile: str, compute_missing: bool | None = None) -> store.TableResults | None:

@@ -191,6 +191,12 @@ def variance_agreement(logvar: torch.Tensor, predicted: torch.Tensor) -> tuple[f
     return ratio.median().item(), torch.corrcoef(pair)[0, 1].item()
 
 
+def log_variance_rms(logvar: torch.Tensor, predicted: torch.Tensor) -> float:
+    """Root mean square of log sigma^2 - log sigma_pred^2 over all inputs and dimensions: unlike the
+    correlation, it does not shrink or grow with the spread of the predicted variances."""
+    return (logvar - predicted).square().mean().sqrt().item()
+
+
 def expected_objective(nll, mu: torch.Tensor, logvar: torch.Tensor, betas: torch.Tensor, noise: torch.Tensor):
     """The beta-objective E_q nll(z) + beta KL(q || p) per member and input, shape (M, B), for
     q = N(mu, diag exp(logvar)) (mu, logvar: (M, B, d)) with the expectation over ``noise``
@@ -359,6 +365,10 @@ def variance_fit_experiment(budget, fit, progress=None) -> list[dict]:
             "fitted_ratio_median": fitted_[0], "fitted_corr": fitted_[1],
             "encoder_fitted_corr": variance_agreement(logvar[k], best[k])[1],
             "fit_repeat_corr": variance_agreement(fitted[0][k], fitted[1][k])[1],
+            "encoder_rms": log_variance_rms(logvar[k], predicted[k]),
+            "fitted_rms": log_variance_rms(best[k], predicted[k]),
+            "fit_repeat_rms": log_variance_rms(fitted[0][k], fitted[1][k]),
+            "predicted_sd": predicted[k].std().item(),
             **{f"objective_{name}": float(v[k]) for name, v in objective.items()},
         })  # fmt: skip
         if progress is not None:
