@@ -132,4 +132,5 @@ def test_the_variance_fit_table_compares_encoder_prediction_and_fit():
     assert [r["beta"] for r in rows] == list(profile.implicit.betas)
     for r in rows:
         assert r["encoder_ratio_median"] > 0 and -1 <= r["encoder_corr"] <= 1
-        assert r["objective_fitted"] <= r["objective_encoder"]  # the fit starts at the encoder's
+        assert all(math.isfinite(r[f"objective_{v}"]) for v in ("encoder", "predicted", "fitted"))
+        assert r["fits_rms"] >= 0 and -1 <= r["fits_corr"] <= 1

@@ -185,9 +185,9 @@ _CPU_IMPLICIT = ImplicitBudget(
     eval_examples=898, samples=2000, features=32,
 )  # fmt: skip
 _SMOKE_VARIANCE_FIT = VarianceFitBudget(examples=8, samples=8, steps=30)
-# 32 test images x 10 dimensions, two fits of 600 steps on 128 antithetic samples each: 16 minutes
-# for the table (training included) on one AMD EPYC core beside a training run.  The two fits'
-# agreement, stored beside the result, is the fit's noise (their log-variances correlate 0.998).
+# 32 test images x 10 dimensions, two fits of 600 steps on 128 antithetic samples each (from the
+# encoder's and from the predicted variances): about 15 minutes for the table, training included,
+# on one AMD EPYC core beside a training run.  The two fits' agreement is stored beside the result.
 _CPU_VARIANCE_FIT = VarianceFitBudget(examples=32, samples=128, steps=600)
 
 _CPU = Profile(

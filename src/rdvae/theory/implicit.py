@@ -325,9 +325,11 @@ def run_experiment(budget, progress=None) -> list[dict]:
 def variance_fit_experiment(budget, fit, progress=None) -> list[dict]:
     """K2 without the encoder (chapter 12): train ``budget``'s beta-VAE as :func:`run_experiment`
     does (the same members, so the same model), then on ``fit.examples`` test images compare per
-    member the encoder's log-variances, the prediction log(beta / (beta + h_i)) and two independent
-    fits of the per-input optimum (:func:`fit_logvar`; their agreement is the fit's own noise), and
-    the beta-objective at each, on common noise.  One row per member."""
+    member the encoder's log-variances, the prediction log(beta / (beta + h_i)) and two fits of the
+    per-input optimum (:func:`fit_logvar`), one started at the encoder's variances and one at the
+    prediction, on independent noise: where they agree the fit has converged, whichever start is
+    nearer, and their difference bounds its noise and bias.  The beta-objective at each, on common
+    noise.  One row per member."""
     from rdvae.data import sources
 
     train_idx, test_idx = sources.get_split(budget.dataset, budget.split)
@@ -344,8 +346,8 @@ def variance_fit_experiment(budget, fit, progress=None) -> list[dict]:
         logits, jacobian = decoder_jacobian(model, mu)
         predicted = optimal_logvar(curvature_diagonal(logits, jacobian), betas)
     nll = decoder_nll(model, x)
-    fitted = [fit_logvar(nll, mu, logvar, betas, fit.steps, fit.samples, torch.Generator().manual_seed(seed))
-              for seed in (1, 2)]  # fmt: skip
+    fitted = [fit_logvar(nll, mu, start, betas, fit.steps, fit.samples, torch.Generator().manual_seed(seed))
+              for seed, start in ((1, logvar), (2, predicted))]  # fmt: skip
     best = (fitted[0] + fitted[1]) / 2
     with torch.no_grad():
         noise = torch.randn(
@@ -364,10 +366,10 @@ def variance_fit_experiment(budget, fit, progress=None) -> list[dict]:
             "encoder_ratio_median": encoder[0], "encoder_corr": encoder[1],
             "fitted_ratio_median": fitted_[0], "fitted_corr": fitted_[1],
             "encoder_fitted_corr": variance_agreement(logvar[k], best[k])[1],
-            "fit_repeat_corr": variance_agreement(fitted[0][k], fitted[1][k])[1],
+            "fits_corr": variance_agreement(fitted[0][k], fitted[1][k])[1],
             "encoder_rms": log_variance_rms(logvar[k], predicted[k]),
             "fitted_rms": log_variance_rms(best[k], predicted[k]),
-            "fit_repeat_rms": log_variance_rms(fitted[0][k], fitted[1][k]),
+            "fits_rms": log_variance_rms(fitted[0][k], fitted[1][k]),
             "predicted_sd": predicted[k].std().item(),
             **{f"objective_{name}": float(v[k]) for name, v in objective.items()},
         })  # fmt: skip
