@@ -201,7 +201,7 @@ def expected_objective(nll, mu: torch.Tensor, logvar: torch.Tensor, betas: torch
     """The beta-objective E_q nll(z) + beta KL(q || p) per member and input, shape (M, B), for
     q = N(mu, diag exp(logvar)) (mu, logvar: (M, B, d)) with the expectation over ``noise``
     (M, K, B, d); ``nll`` maps codes (M, K, B, d) to -log p(x|z), shape (M, K, B)."""
-    z = mu[:, None] + (logvar / 2).exp()[:, None] * noise
+    z = estimators.reparameterise(mu[:, None], logvar[:, None], noise)  # (M, K, B, d)
     return nll(z).mean(1) + betas[:, None] * estimators.rate(mu, logvar)
 
 
@@ -242,6 +242,19 @@ def decoder_nll(model: StackedVAE, x: torch.Tensor):
         return estimators.bernoulli_nll(flat[:, None], logits)
 
     return nll
+
+
+def _train_members(budget, objective: str, train: torch.Tensor, progress=None):
+    """The members of ``objective`` ((beta, seed) pairs: every beta x seed, or beta 0 per seed for
+    the autoencoder), their betas and their stack trained on ``train``; one definition, so that the
+    variance fit's beta-VAE is the implicit experiment's."""
+    members = [(0.0, s) for s in budget.seeds] if objective == "autoencoder" else [
+        (b, s) for s in budget.seeds for b in budget.betas]  # fmt: skip
+    betas = torch.tensor([b for b, _ in members])
+    seeds = [s for _, s in members]
+    model = StackedVAE("mlp1", seeds, tuple(train.shape[1:]))
+    _train_stack(model, objective, betas, seeds, train, budget.iterations, 128, progress)
+    return members, betas, model
 
 
 @torch.no_grad()
@@ -299,12 +312,7 @@ def run_experiment(budget, progress=None) -> list[dict]:
     test_features = features(evaluation["test"].numpy())
     rows = []
     for objective in OBJECTIVES:
-        members = [(0.0, s) for s in budget.seeds] if objective == "autoencoder" else [
-            (b, s) for s in budget.seeds for b in budget.betas]  # fmt: skip
-        betas = torch.tensor([b for b, _ in members])
-        seeds = [s for _, s in members]
-        model = StackedVAE("mlp1", seeds, tuple(train.shape[1:]))
-        _train_stack(model, objective, betas, seeds, train, budget.iterations, 128, progress)
+        members, betas, model = _train_members(budget, objective, train, progress)
         generator = torch.Generator().manual_seed(4242)
         for partition, x in evaluation.items():
             measured = _measure(model, objective, betas, x, samples=8, generator=generator)
@@ -324,7 +332,7 @@ def run_experiment(budget, progress=None) -> list[dict]:
 
 def variance_fit_experiment(budget, fit, progress=None) -> list[dict]:
     """K2 without the encoder (chapter 12): train ``budget``'s beta-VAE as :func:`run_experiment`
-    does (the same members, so the same model), then on ``fit.examples`` test images compare per
+    does (:func:`_train_members`, so the same model), then on ``fit.examples`` test images compare per
     member the encoder's log-variances, the prediction log(beta / (beta + h_i)) and two fits of the
     per-input optimum (:func:`fit_logvar`), one started at the encoder's variances and one at the
     prediction, on independent noise: where they agree the fit has converged, whichever start is
@@ -334,11 +342,7 @@ def variance_fit_experiment(budget, fit, progress=None) -> list[dict]:
 
     train_idx, test_idx = sources.get_split(budget.dataset, budget.split)
     images = sources.image_source(budget.dataset)
-    train = torch.from_numpy(images(train_idx))
-    members = [(b, s) for s in budget.seeds for b in budget.betas]
-    betas, seeds = torch.tensor([b for b, _ in members]), [s for _, s in members]
-    model = StackedVAE("mlp1", seeds, tuple(train.shape[1:]))
-    _train_stack(model, "beta-vae", betas, seeds, train, budget.iterations, 128, progress)
+    members, betas, model = _train_members(budget, "beta-vae", torch.from_numpy(images(train_idx)), progress)
     model.requires_grad_(False)
     x = torch.from_numpy(images(test_idx[: fit.examples])).expand(len(members), -1, -1, -1, -1)
     with torch.no_grad():
