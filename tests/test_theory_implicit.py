@@ -124,6 +124,52 @@ def test_fitted_variances_reach_the_optimum_of_a_quadratic_likelihood():
     )
 
 
+def test_effective_curvature_is_the_curvature_averaged_over_q():
+    # nll = sum_i a_i cosh(z_i - c_i): d^2/dz_i^2 = a_i cosh(z_i - c_i), whose mean under
+    # N(mu_i, sigma_i^2) is a_i cosh(mu_i - c_i) exp(sigma_i^2 / 2) (Stein's lemma: h^q = E_q h(z)),
+    # above the curvature at mu by exp(sigma_i^2 / 2).  A quadratic's curvature is the same everywhere.
+    g = torch.Generator().manual_seed(8)
+    a, centre = torch.rand(2, 3, 4, generator=g) + 0.5, torch.randn(2, 3, 4, generator=g)
+    mu, logvar = torch.randn(2, 3, 4, generator=g), torch.rand(2, 3, 4, generator=g).log()
+    half = torch.randn(2, 200_000, 3, 4, generator=g)
+    noise = torch.cat([half, -half], 1)
+
+    def cosh_nll(z):  # (M, K, B, d) -> (M, K, B)
+        return (a[:, None] * torch.cosh(z - centre[:, None])).sum(-1)
+
+    expected = a * torch.cosh(mu - centre) * torch.exp(logvar.exp() / 2)
+    measured = K.effective_curvature(cosh_nll, mu, logvar, noise)
+    torch.testing.assert_close(measured, expected, rtol=0.03, atol=0)
+
+    def quadratic_nll(z):
+        return 0.5 * (a[:, None] * (z - centre[:, None]).square()).sum(-1)
+
+    torch.testing.assert_close(K.effective_curvature(quadratic_nll, mu, logvar, noise), a, rtol=0.03, atol=0)
+
+
+def test_the_fitted_optimum_is_stationary_with_the_effective_curvature():
+    # For the cosh likelihood the expansion at mu is wrong (the curvature grows away from c), so the
+    # fitted variances sit below beta / (beta + h(mu)) but at beta / (beta + h^q) (stationarity).
+    g = torch.Generator().manual_seed(9)
+    betas = torch.tensor([0.3, 3.0])
+    a, centre = torch.rand(2, 5, 4, generator=g) + 0.5, torch.randn(2, 5, 4, generator=g)
+    mu = centre + torch.randn(2, 5, 4, generator=g)
+
+    def nll(z):
+        return (a[:, None] * torch.cosh(z - centre[:, None])).sum(-1)
+
+    h = a * torch.cosh(mu - centre)
+    predicted = K.optimal_logvar(h, betas)
+    fitted = K.fit_logvar(nll, mu, predicted, betas, steps=600, samples=64, generator=g)
+    half = torch.randn(2, 4000, 5, 4, generator=g)
+    h_q = K.effective_curvature(nll, mu, fitted, torch.cat([half, -half], 1))
+    mismatch = K._curvature_mismatch(fitted[1], predicted[1], h[1], h_q[1], 3.0)
+    assert mismatch["stationary_rms"] < 0.05 < mismatch["implied_rms"]
+    stationary = K.optimal_logvar(h_q, betas)
+    assert K.log_variance_rms(fitted, stationary) < 0.05 < K.log_variance_rms(fitted, predicted)
+    assert mismatch["curvature_ratio_median"] > 1
+
+
 def test_the_variance_fit_table_compares_encoder_prediction_and_fit():
     from rdvae.profiles import get_profile
 
@@ -134,3 +180,4 @@ def test_the_variance_fit_table_compares_encoder_prediction_and_fit():
         assert r["encoder_ratio_median"] > 0 and -1 <= r["encoder_corr"] <= 1
         assert all(math.isfinite(r[f"objective_{v}"]) for v in ("encoder", "predicted", "fitted"))
         assert r["fits_rms"] >= 0 and -1 <= r["fits_corr"] <= 1
+        assert 0 <= r["active_fraction"] <= 1 and r["stationary_rms"] >= 0 and r["implied_rms"] >= 0

@@ -95,7 +95,8 @@ def implicit_table(profile: str, compute_missing: bool | None = None) -> store.T
 
 # 2: root-mean-square log-variance errors beside the correlations; 3: the second fit starts at the
 # prediction, so that the two fits' agreement tests convergence, not only noise
-VARIANCE_FIT_VERSION = 3
+# 4: the curvature q sees (effective_curvature) and the mismatch it explains
+VARIANCE_FIT_VERSION = 4
 
 
 def variance_fit_config(profile: str) -> dict:

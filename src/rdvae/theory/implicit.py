@@ -231,6 +231,23 @@ def fit_logvar(nll, mu, logvar, betas, steps: int, samples: int, generator: torc
     return average / kept
 
 
+def effective_curvature(nll, mu: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """The curvature that q = N(mu, diag exp(logvar)) sees, h_i^q = E_q[eps_i d nll/d z_i] / sigma_i,
+    shape (M, B, d), with the expectation over ``noise`` (M, K, B, d; antithetic pairs make it a
+    central difference).  By Stein's lemma h_i^q = E_q[d^2 nll / d z_i^2], the curvature averaged over
+    q rather than taken at mu, and the beta-objective's stationarity in log sigma_i^2,
+    1/2 sigma_i E_q[eps_i d_i nll] + beta/2 (sigma_i^2 - 1) = 0, says exactly
+
+        sigma_i^2 = beta / (beta + h_i^q),
+
+    the second-order prediction with h_i^q in place of h_i: where the expansion at mu is wrong, it
+    is wrong by log((beta + h_i) / (beta + h_i^q)), the mismatch of the two curvatures damped by
+    beta."""
+    z = estimators.reparameterise(mu[:, None], logvar[:, None], noise).detach().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(nll(z).sum(), z)  # (M, K, B, d)
+    return (noise * gradient).mean(1) / torch.exp(0.5 * logvar)
+
+
 def decoder_nll(model: StackedVAE, x: torch.Tensor):
     """-log p(x|z) of ``model``'s decoder for images x (M, B, C, H, W), as a function of codes
     (M, K, B, d) -> (M, K, B)."""
@@ -348,11 +365,13 @@ def variance_fit_experiment(budget, fit, progress=None) -> list[dict]:
     with torch.no_grad():
         mu, logvar = model.encode(x)
         logits, jacobian = decoder_jacobian(model, mu)
-        predicted = optimal_logvar(curvature_diagonal(logits, jacobian), betas)
+        h = curvature_diagonal(logits, jacobian)  # (M, B, d), at mu
+        predicted = optimal_logvar(h, betas)
     nll = decoder_nll(model, x)
     fitted = [fit_logvar(nll, mu, start, betas, fit.steps, fit.samples, torch.Generator().manual_seed(seed))
               for seed, start in ((1, logvar), (2, predicted))]  # fmt: skip
     best = (fitted[0] + fitted[1]) / 2
+    h_q = _effective_curvature_at(nll, mu, best, fit.samples, torch.Generator().manual_seed(4))
     with torch.no_grad():
         noise = torch.randn(
             len(members), 4 * fit.samples, *mu.shape[1:], generator=torch.Generator().manual_seed(3)
@@ -375,8 +394,40 @@ def variance_fit_experiment(budget, fit, progress=None) -> list[dict]:
             "fitted_rms": log_variance_rms(best[k], predicted[k]),
             "fits_rms": log_variance_rms(fitted[0][k], fitted[1][k]),
             "predicted_sd": predicted[k].std().item(),
+            **_curvature_mismatch(best[k], predicted[k], h[k], h_q[k], beta),
             **{f"objective_{name}": float(v[k]) for name, v in objective.items()},
         })  # fmt: skip
         if progress is not None:
             progress(f"beta {beta:g}: fitted/predicted median {fitted_[0]:.3f}, corr {fitted_[1]:.3f}")
     return rows
+
+
+def _effective_curvature_at(nll, mu, logvar, samples: int, generator: torch.Generator) -> torch.Tensor:
+    """:func:`effective_curvature` averaged over 4 chunks of ``samples`` antithetic draws each."""
+    chunks = []
+    for _ in range(4):
+        half = torch.randn(mu.shape[0], samples // 2, *mu.shape[1:], generator=generator)
+        chunks.append(effective_curvature(nll, mu, logvar, torch.cat([half, -half], 1)))
+    return torch.stack(chunks).mean(0)
+
+
+def _curvature_mismatch(fitted, predicted, h, h_q, beta: float) -> dict:
+    """Why the prediction misses the fitted optimum, for one member's (B, d) tensors: how far the
+    fit is from its own stationarity condition log(beta / (beta + h^q)) (``stationary_rms``), the
+    error that the curvature mismatch implies, log((beta + h) / (beta + h^q)) (``implied_rms``), the
+    mismatch itself, log(h^q / h), on the dimensions the data uses (h > beta, so sigma_pred^2 < 1/2;
+    ``curvature_log_rms``), and the share of such dimensions (``active_fraction``).  On the other
+    dimensions both curvatures are small against beta, the variances are the prior's and the
+    prediction cannot miss by much."""
+    usable = beta + h_q > 0  # stationarity makes beta + h^q positive; noise may not
+    stationary = fitted - torch.log(beta / (beta + h_q.clamp_min(1e-12 - beta)))
+    implied = torch.log((beta + h) / (beta + h_q).clamp_min(1e-12))
+    active = (h > beta) & (h_q > 0)
+    ratio = torch.log(h_q[active] / h[active])
+    return {
+        "stationary_rms": stationary[usable].square().mean().sqrt().item(),
+        "implied_rms": implied[usable].square().mean().sqrt().item(),
+        "curvature_log_rms": ratio.square().mean().sqrt().item() if active.any() else float("nan"),
+        "curvature_ratio_median": ratio.exp().median().item() if active.any() else float("nan"),
+        "active_fraction": (h > beta).float().mean().item(),
+    }
