@@ -77,10 +77,21 @@ def test_train_options_reach_the_run_config():
 
 
 def test_train_command_runs_and_prints_its_run_id_and_folder(tmp_path, capsys):
-    argv = ["train", "--profile", "smoke", "--arch", "mlp1", "--split", "cv-0.1", "--iterations", "3",
-            "--betas", "1", "--seeds", "0", "--dataset", "digits", "--store", str(tmp_path)]  # fmt: skip
-    assert cli.main(argv) == 0
+    def argv(seeds: str) -> list[str]:
+        budget = ["--iterations", "3", "--betas", "1", "--seeds", seeds]
+        where = ["--dataset", "digits", "--store", str(tmp_path)]
+        return ["train", "--profile", "smoke", "--arch", "mlp1", "--split", "cv-0.1", *budget, *where]
+
+    assert cli.main(argv("0")) == 0
     out = capsys.readouterr().out
     run_id = out.split("run id: ")[1].split()[0]
     assert run_id.startswith("digits-mlp1-cv-0.1-") and (tmp_path / run_id / "members.csv").exists()
     assert f"folder: {tmp_path / run_id}" in out
+
+    # the other seed alone, then both: assembled from the two one-seed runs, not trained again
+    assert cli.main(argv("1")) == 0
+    capsys.readouterr()
+    assert cli.main(argv("0,1")) == 0
+    out = capsys.readouterr().out
+    assert f"seed shards {run_id}, digits-mlp1-cv-0.1-" in out
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("digits-")]) == 2

@@ -247,6 +247,35 @@ def test_the_store_refuses_a_tampered_or_broken_run(tmp_path):
         store.load(config, tmp_path)
 
 
+def test_a_configuration_trained_one_seed_at_a_time_is_the_whole_run(tmp_path):
+    # Stacks of one seed's betas: the shards' stacks are the whole run's, so the numbers are identical
+    config = RunConfig(betas=(0.3, 1.0), seeds=(0, 1), **SMALL)
+    whole = train.run(config, store_path=tmp_path / "whole", stack_size=2, progress=False)
+    shards = store.seed_shards(config)
+    assert [s.seeds for s in shards] == [(0,), (1,)] and {s.betas for s in shards} == {config.betas}
+    train.run(shards[0], store_path=tmp_path / "shards", stack_size=2, progress=False)
+    assert store.load(config, tmp_path / "shards") is None  # never shown with a seed missing
+    train.run(shards[1], store_path=tmp_path / "shards", stack_size=2, progress=False)
+    merged = store.load(config, tmp_path / "shards")
+    assert merged.config == config
+    assert merged.members == whole.members and merged.curves == whole.curves
+    assert whole.reconstructions.keys() == merged.reconstructions.keys()
+    for key, value in whole.reconstructions.items():
+        np.testing.assert_array_equal(merged.reconstructions[key], value, err_msg=key)
+    assert [s["run_id"] for s in merged.provenance["seed_shards"]] == [s.run_id for s in shards]
+    assert merged.provenance["device"] == "cpu"
+
+    # a shard whose hard example differs was made by other code: refused, naming the array
+    folder = tmp_path / "shards" / shards[1].run_id
+    with np.load(folder / "reconstructions.npz") as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    np.savez_compressed(folder / "reconstructions.npz", **(arrays | {"test_index": arrays["test_index"] + 1}))
+    with pytest.raises(store.StoreError, match="test_index"):
+        store.load(config, tmp_path / "shards")
+    # early stopping ends when all members have stopped: a shard would train for another length
+    assert store.seed_shards(replace(config, early_stopping=True)) == []
+
+
 @pytest.mark.parametrize("early", [False, True])
 def test_partition_sizes_match_the_loaded_data(early):
     config = RunConfig(betas=(1.0,), seeds=(0,), early_stopping=early, **SMALL)

@@ -110,6 +110,9 @@ def _train(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     folder = store.store_dir(args.store) / config.run_id
+    if not folder.exists():  # assembled from runs of one seed each
+        shards = [s["run_id"] for s in results.provenance["seed_shards"]]
+        folder = f"{store.store_dir(args.store)}, seed shards {', '.join(shards)}"
     diverged = len(results.rows("train", status="diverged"))
     print(
         f"run id: {config.run_id}\nfolder: {folder}" + (f"\ndiverged members: {diverged}" if diverged else "")

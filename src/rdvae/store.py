@@ -21,7 +21,8 @@ CSV rather than Parquet: the tables are small (at most a few thousand rows), a c
 readable and diffable in git, and no extra dependency is needed.  A run is written to a temporary
 folder and renamed into place, so a folder that exists is complete.  On load, a folder whose files do
 not parse, or whose config does not hash to its name, raises :class:`StoreError`; it is never used.
-Checkpoints of unfinished runs live in the cache folder, not here.
+Checkpoints of unfinished runs live in the cache folder, not here.  A configuration of several seeds
+may be stored as one run per seed instead (its seed shards), which :func:`load` assembles.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import io
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -148,10 +149,12 @@ def save(results: RunResults, store: str | Path | None = None) -> Path:
 
 def load(config: RunConfig, store: str | Path | None = None) -> RunResults | None:
     """The stored results of ``config``, or None if it has not been run; :class:`StoreError` if the
-    folder exists but is unusable (the message names the file and what is wrong)."""
+    folder exists but is unusable (the message names the file and what is wrong).  A configuration
+    of several seeds that was trained one seed at a time is assembled from its seed shards
+    (:func:`load_seed_shards`)."""
     folder = store_dir(store) / config.run_id
     if not folder.exists():
-        return None
+        return load_seed_shards(config, store)
     return load_folder(folder, expected=config)
 
 
@@ -181,6 +184,78 @@ def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
     expected_rows = 2 * len(config.betas) * len(config.seeds)
     if len(members) != expected_rows:
         raise StoreError(f"{folder / 'members.csv'} has {len(members)} rows, expected {expected_rows}")
+    return RunResults(config, members, curves, reconstructions, provenance)
+
+
+# -------------------------------------------------------------------------------------- seed shards
+#: reconstructions.npz arrays with one entry per member (leading axis); the others describe the data
+#: (the hard example and its neighbour) and are the same in every shard of a configuration.
+MEMBER_ARRAYS = (
+    "betas", "seeds", "reconstructions", "optimal_reconstructions", "optimal_max_weight",
+    "optimal_top_weights",
+)  # fmt: skip
+
+
+def _partition_rank(rows: list[dict]):
+    """Sort key: a row's partition by the order partitions first appear in ``rows``."""
+    rank = {name: k for k, name in enumerate(dict.fromkeys(r["partition"] for r in rows))}
+    return lambda row: rank[row["partition"]]
+
+
+def seed_shards(config: RunConfig) -> list[RunConfig]:
+    """The one-seed configurations whose runs together are ``config``'s run, in seed order.
+
+    Every member draws its initialisation, minibatches and noise from generators of its own seed
+    (:func:`rdvae.models.member_generator`), so a seed trained alone is the same member as in the
+    whole configuration; on a CPU, where members are stacked by 4, a configuration of 4 betas is
+    even byte-identical (tests/test_store.py).  Shards let a configuration too long for one sitting
+    be trained a seed at a time, on different days or machines (``rdvae train --seeds 0``, then
+    ``--seeds 1``).  Early stopping ends a run when *all* its members have stopped improving, so a
+    shard would train for a different length: such configurations have no shards."""
+    if len(config.seeds) < 2 or config.early_stopping:
+        return []
+    return [replace(config, seeds=(seed,)) for seed in config.seeds]
+
+
+def load_seed_shards(config: RunConfig, store: str | Path | None = None) -> RunResults | None:
+    """``config``'s results assembled from its stored seed shards, or None unless every shard is
+    stored (a configuration is never shown with some of its seeds missing)."""
+    shards = seed_shards(config)
+    folders = [store_dir(store) / shard.run_id for shard in shards]
+    if not shards or not all(folder.exists() for folder in folders):
+        return None
+    parts = [load_folder(folder, expected=shard) for folder, shard in zip(folders, shards, strict=True)]
+    return merge_seed_shards(config, parts)
+
+
+def merge_seed_shards(config: RunConfig, parts: list[RunResults]) -> RunResults:
+    """One run's results from its shards' (in seed order), in the order a run of the whole
+    configuration writes them: member rows by partition, then member; curve rows by iteration, then
+    partition, then member (members are seed-major, :attr:`RunConfig.members`)."""
+    first = parts[0].reconstructions
+    for part in parts[1:]:
+        for key in first.keys() - set(MEMBER_ARRAYS):
+            if not np.array_equal(first[key], part.reconstructions[key]):
+                raise StoreError(
+                    f"seed shards {parts[0].config.run_id} and {part.config.run_id} of {config.run_id} "
+                    f"disagree on {key!r} of the hard example; retrain the shard made by older code"
+                )
+    reconstructions = {
+        key: np.concatenate([p.reconstructions[key] for p in parts]) if key in MEMBER_ARRAYS else value
+        for key, value in first.items()
+    }
+    members = [row for p in parts for row in p.members]
+    curves = [row for p in parts for row in p.curves]
+    # stable sorts, so that rows of one partition (and iteration) keep the shards' seed order
+    members.sort(key=_partition_rank(members))
+    rank = _partition_rank(curves)
+    curves.sort(key=lambda r: (r["iteration"], rank(r)))
+    provenance = {
+        "device": "+".join(dict.fromkeys(p.provenance.get("device", "?") for p in parts)),
+        "train_seconds": round(sum(p.provenance.get("train_seconds", 0.0) for p in parts), 1),
+        "finished": max(p.provenance.get("finished", "") for p in parts),
+        "seed_shards": [{"run_id": p.config.run_id, **p.provenance} for p in parts],
+    }
     return RunResults(config, members, curves, reconstructions, provenance)
 
 
