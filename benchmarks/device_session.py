@@ -14,7 +14,10 @@ committed results without improvisation:
 4. The candidates, in the priority order of issue 10 (the paper's protocol first, then the
    ``long`` and ``cpu`` runs the store lacks), are trained one after another by ``rdvae train`` in a
    child process, each only when its estimate fits the time left, each under a hard timeout
-   (SIGTERM: the trainer checkpoints and exits).  Runs already in ``results/`` are skipped.
+   (SIGTERM: the trainer checkpoints and exits).  Runs already in ``results/`` are skipped.  A
+   configuration too long for the time left, or one some of whose seeds came back from an earlier
+   call, is trained a seed at a time instead (:func:`rdvae.store.seed_shards`): each seed that fits
+   comes back as a run folder of its own, and the book assembles them once all are committed.
 5. After every finished run, ``runs.tgz`` (``results/<profile>/<run id>/`` folders) is rewritten in
    ``--out``, with ``session.json`` (what ran, estimated against actual seconds, the probes) and the
    logs, so whatever is done when the call ends comes back.
@@ -86,7 +89,8 @@ class Outcome:
     profile: str
     key: list[str]
     run_id: str
-    status: str  # stored already | to do | skipped | trained | stopped | failed (exit N)
+    status: str  # stored already | to do | skipped | trained | stopped | failed (exit N) | in seed shards
+    seeds: list[int] | None = None  # a seed shard's seed; None: the whole configuration
     estimate_s: float | None = None
     actual_s: float | None = None
     note: str = ""
@@ -143,11 +147,15 @@ def probe(config: RunConfig, device: str, steps: int = 20, looped_steps: int = 3
     return Probe(stacked, looped, len(config.members))
 
 
-def train_in_child(profile: str, key: runs.RunKey, device: str, timeout_s: float, log) -> tuple[str, float]:
-    """``rdvae train`` for one run in a child process; SIGTERM at ``timeout_s`` (it checkpoints and
-    exits 130).  Returns (status, seconds)."""
+def train_in_child(
+    profile: str, key: runs.RunKey, device: str, timeout_s: float, log, seeds: list[int] | None = None
+) -> tuple[str, float]:
+    """``rdvae train`` for one run (or, with ``seeds``, one seed shard of it) in a child process;
+    SIGTERM at ``timeout_s`` (it checkpoints and exits 130).  Returns (status, seconds)."""
     command = runs.command(profile, key).split()[2:]  # drop "rdvae train"
     command[command.index("--store") + 1] = str(store.profile_store(profile))  # where pack() looks
+    if seeds is not None:
+        command += ["--seeds", ",".join(map(str, seeds))]
     argv = [sys.executable, "-m", "rdvae.cli", "train", *command, "--device", device]
     start = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
@@ -241,44 +249,67 @@ def session(
         tetrominoes.load_images(progress=False)
         report["dataset_s"] = round(time.perf_counter() - start, 1)
     probes: dict[tuple, Probe] = {}
+
+    def measured_estimate(outcome: Outcome, config: RunConfig) -> float | None:
+        """Seconds ``config`` is estimated to take, its stack layout probed first if it has not been;
+        None, with a note, where too little time is left to probe."""
+        layout = (outcome.profile, config.arch, len(config.members), config.batch_size)
+        if layout not in probes:
+            left = deadline - time.monotonic() - PACKING_RESERVE_S
+            if left < 60:
+                outcome.note = f"{left:.0f} s left: too little to probe {layout}"
+                return None
+            probes[layout] = measured = probe(config, device, steps=probe_steps)
+            report["probes"][":".join(map(str, layout))] = {
+                **vars(measured),
+                "model_steps_per_s": round(measured.model_steps_per_s, 1),
+                "ratio_vs_looped": round(measured.ratio_vs_looped, 2),
+            }
+            save()
+        return round(estimate(config, probes[layout].stacked_step_s), 1)
+
+    def attempt(outcome: Outcome, config: RunConfig, log) -> None:
+        """Train ``config`` (a whole configuration or one seed shard) if its estimate fits."""
+        profile, key = outcome.profile, tuple(outcome.key)
+        outcome.status = "skipped"
+        outcome.estimate_s = measured_estimate(outcome, config)
+        if outcome.estimate_s is None:
+            return
+        left = deadline - time.monotonic() - PACKING_RESERVE_S
+        if outcome.estimate_s > left:
+            outcome.note = f"estimated {outcome.estimate_s:.0f} s > {left:.0f} s left"
+            return
+        if not may_train:
+            outcome.note = "not trained: the GPU tests did not pass"
+            return
+        print(f"{profile} {config.run_id}: estimated {outcome.estimate_s:.0f} s of {left:.0f} s", flush=True)
+        log.write(f"\n=== {profile} {config.run_id}\n")
+        log.flush()
+        outcome.status, seconds = train_in_child(profile, key, device, left, log, outcome.seeds)
+        outcome.actual_s = round(seconds, 1)
+        print(f"  {outcome.status} in {seconds:.0f} s", flush=True)
+        if outcome.status == "trained":
+            pack(outcomes, out)
+        save()
+
     with open(out / "train.log", "a") as log:
         for outcome in todo:
-            profile, key = outcome.profile, tuple(outcome.key)
-            config = runs.config_for(profile, key)
-            outcome.status = "skipped"
-            left = deadline - time.monotonic() - PACKING_RESERVE_S
-            layout = (profile, config.arch, len(config.members), config.batch_size)
-            if layout not in probes:
-                if left < 60:
-                    outcome.note = f"{left:.0f} s left: too little to probe {layout}"
+            config = runs.config_for(outcome.profile, tuple(outcome.key))
+            shards = store.seed_shards(config)
+            root = store.profile_store(outcome.profile)
+            missing = [shard for shard in shards if store.load(shard, root) is None]
+            if len(missing) == len(shards):  # no seed of it stored: the whole configuration, if it fits
+                attempt(outcome, config, log)
+                if not (shards and outcome.status == "skipped" and outcome.note.startswith("estimated")):
                     continue
-                probes[layout] = probe(config, device, steps=probe_steps)
-                measured = probes[layout]
-                report["probes"][":".join(map(str, layout))] = {
-                    **vars(measured),
-                    "model_steps_per_s": round(measured.model_steps_per_s, 1),
-                    "ratio_vs_looped": round(measured.ratio_vs_looped, 2),
-                }
-                save()
-                left = deadline - time.monotonic() - PACKING_RESERVE_S
-            outcome.estimate_s = round(estimate(config, probes[layout].stacked_step_s), 1)
-            if outcome.estimate_s > left:
-                outcome.note = f"estimated {outcome.estimate_s:.0f} s > {left:.0f} s left"
-                continue
-            if not may_train:
-                outcome.note = "not trained: the GPU tests did not pass"
-                continue
-            print(
-                f"{profile} {config.run_id}: estimated {outcome.estimate_s:.0f} s of {left:.0f} s", flush=True
-            )
-            log.write(f"\n=== {profile} {config.run_id}\n")
-            log.flush()
-            outcome.status, seconds = train_in_child(profile, key, device, left, log)
-            outcome.actual_s = round(seconds, 1)
-            print(f"  {outcome.status} in {seconds:.0f} s", flush=True)
-            if outcome.status == "trained":
-                pack(outcomes, out)
-            save()
+                outcome.note = f"whole configuration {outcome.note}; a seed at a time instead"
+            else:
+                outcome.note = f"{len(shards) - len(missing)} of {len(shards)} seeds stored before this call"
+            outcome.status = "in seed shards"
+            for shard in missing:
+                piece = Outcome(outcome.profile, outcome.key, shard.run_id, "to do", seeds=list(shard.seeds))
+                outcomes.append(piece)
+                attempt(piece, shard, log)
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     save()
     return report

@@ -97,3 +97,63 @@ def test_failing_gpu_tests_leave_the_probes_but_train_nothing(tmp_path, store_ro
     assert report["probes"] and report["runs"][0]["note"] == "not trained: the GPU tests did not pass"
     assert device_session.main(["--out", str(tmp_path / "cli"), "--budget", "600", "--device", "cpu",
                                 "--candidates", "smoke:cv-0.1:mlp1"]) == 1  # fmt: skip
+
+
+LONG = ("long", ("cv-0.05", "mlp1"))  # 4 betas x 2 seeds, not stored
+
+
+@pytest.fixture
+def fake_training(store_root, monkeypatch):
+    """Probes that make a whole ``long`` configuration take hours and one seed of it a minute; a
+    child that records what it was asked to train and leaves a folder for pack(); no rendering."""
+    from rdvae.data import tetrominoes
+
+    def probe(config, *args, **kwargs):
+        step = 1.0 if len(config.seeds) > 1 else 1e-3
+        return device_session.Probe(stacked_step_s=step, looped_step_s=step, members=len(config.members))
+
+    trained = []
+
+    def train_in_child(profile, key, device, timeout_s, log, seeds=None):
+        config = runs.config_for(profile, key, seeds=tuple(seeds) if seeds else None)
+        (store.profile_store(profile) / config.run_id).mkdir(parents=True)
+        (store.profile_store(profile) / config.run_id / "members.csv").write_text("")
+        trained.append(seeds)
+        return "trained", 1.0
+
+    monkeypatch.setattr(tetrominoes, "load_images", lambda **kwargs: None)
+    monkeypatch.setattr(device_session, "probe", probe)
+    monkeypatch.setattr(device_session, "train_in_child", train_in_child)
+    return trained
+
+
+def test_a_configuration_too_long_for_the_call_is_trained_a_seed_at_a_time(tmp_path, fake_training):
+    report = device_session.session(
+        tmp_path / "out", budget_s=600, device="cpu", candidates=(LONG,), tests=False
+    )
+    whole, *pieces = report["runs"]
+    assert whole["status"] == "in seed shards" and whole["note"].startswith("whole configuration estimated")
+    shards = store.seed_shards(runs.config_for(*LONG))
+    assert [(p["run_id"], p["seeds"], p["status"]) for p in pieces] == [
+        (s.run_id, list(s.seeds), "trained") for s in shards
+    ]
+    assert fake_training == [[0], [1]]
+    with tarfile.open(tmp_path / "out" / "runs.tgz") as archive:
+        packed = {Path(n).parts[2] for n in archive.getnames() if len(Path(n).parts) > 2}
+    assert packed == {s.run_id for s in shards}
+
+
+def test_the_seeds_an_earlier_call_brought_back_are_not_trained_again(tmp_path, fake_training, monkeypatch):
+    first, second = store.seed_shards(runs.config_for(*LONG))
+    fast = device_session.Probe(stacked_step_s=1e-3, looped_step_s=1e-3, members=8)
+    monkeypatch.setattr(device_session, "probe", lambda *a, **k: fast)  # the whole would fit: not trained
+    real_load = store.load
+    monkeypatch.setattr(
+        store, "load", lambda config, root=None: True if config == first else real_load(config, root)
+    )
+    report = device_session.session(
+        tmp_path / "out", budget_s=600, device="cpu", candidates=(LONG,), tests=False
+    )
+    whole, piece = report["runs"]
+    assert whole["status"] == "in seed shards" and whole["note"] == "1 of 2 seeds stored before this call"
+    assert piece["run_id"] == second.run_id and fake_training == [[1]]
