@@ -109,6 +109,6 @@ def describe(runs: list[dict]) -> list[str]:
                 lowest = f"  lowest test {row['lowest_test']:8.2f} at {row['lowest_at']:,}"
             lines.append(
                 f"  beta {row['beta']:<6g} train {row['train']:8.2f}  test {row['test']:8.2f}  "
-                f"gap {gap:6.2f}{lowest}  ({row['seeds']} seeds)"
+                f"gap {gap:6.2f}{lowest}  ({row['seeds']} seed{'s' * (row['seeds'] != 1)})"
             )
     return lines
