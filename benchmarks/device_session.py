@@ -268,20 +268,21 @@ def session(
             save()
         return round(estimate(config, probes[layout].stacked_step_s), 1)
 
-    def attempt(outcome: Outcome, config: RunConfig, log) -> None:
-        """Train ``config`` (a whole configuration or one seed shard) if its estimate fits."""
+    def attempt(outcome: Outcome, config: RunConfig, log) -> bool:
+        """Train ``config`` (a whole configuration or one seed shard) if its estimate fits; returns
+        whether it was skipped because its estimate exceeded the time left."""
         profile, key = outcome.profile, tuple(outcome.key)
         outcome.status = "skipped"
         outcome.estimate_s = measured_estimate(outcome, config)
         if outcome.estimate_s is None:
-            return
+            return False
         left = deadline - time.monotonic() - PACKING_RESERVE_S
         if outcome.estimate_s > left:
             outcome.note = f"estimated {outcome.estimate_s:.0f} s > {left:.0f} s left"
-            return
+            return True
         if not may_train:
             outcome.note = "not trained: the GPU tests did not pass"
-            return
+            return False
         print(f"{profile} {config.run_id}: estimated {outcome.estimate_s:.0f} s of {left:.0f} s", flush=True)
         log.write(f"\n=== {profile} {config.run_id}\n")
         log.flush()
@@ -291,6 +292,7 @@ def session(
         if outcome.status == "trained":
             pack(outcomes, out)
         save()
+        return False
 
     with open(out / "train.log", "a") as log:
         for outcome in todo:
@@ -299,8 +301,7 @@ def session(
             root = store.profile_store(outcome.profile)
             missing = [shard for shard in shards if store.load(shard, root) is None]
             if len(missing) == len(shards):  # no seed of it stored: the whole configuration, if it fits
-                attempt(outcome, config, log)
-                if not (shards and outcome.status == "skipped" and outcome.note.startswith("estimated")):
+                if not (attempt(outcome, config, log) and shards):
                     continue
                 outcome.note = f"whole configuration {outcome.note}; a seed at a time instead"
             else:
