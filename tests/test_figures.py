@@ -84,3 +84,17 @@ def test_a_caption_names_a_batch_other_than_the_profiles():
     assert run_keys.budget(RunResults(wide, [], [], {}, {"device": "cpu"}, profile="cpu")) == (
         "cpu: 1,500 it at batch 512 × 2 seeds, cpu"
     )
+
+
+def test_missing_runs_are_listed_with_their_command_and_seed_shards_only_where_they_exist(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("RDVAE_STORE", str(tmp_path))  # an empty store: every run is missing
+    early = ("cv-0.1", "mlp1", "early-stopping")
+    run_keys.get_runs("long", [("default", "mlp3"), early], train_missing=False)
+    out = capsys.readouterr().out
+    assert run_keys.command("long", ("default", "mlp3")) in out
+    assert "add --seeds 0, then --seeds 1" in out
+    run_keys.get_runs("long", [early], train_missing=False)
+    out = capsys.readouterr().out
+    assert "--early-stopping" in out and "--seeds" not in out  # early-stopping runs are not split

@@ -171,10 +171,12 @@ def get_runs(
         print(f"not yet run at profile {profile!r} (their claims are inconclusive here):")
         for key in missing:
             print(f"  {label(key):<40} {command(profile, key)}")
-        seeds = get_profile(profile).training.seeds
-        if len(seeds) > 1:
-            print(f"  (or one seed at a time, in separate sittings: add --seeds {seeds[0]}, then --seeds "
-                  f"{seeds[1]} ...; the book assembles the seeds once all are stored)")  # fmt: skip
+        each = (store.seed_shards(config_for(profile, key, **overrides)) for key in missing)
+        shards = next(filter(None, each), [])  # early-stopping runs have none
+        if shards:
+            first, second = (shard.seeds[0] for shard in shards[:2])
+            print(f"  (or one seed at a time, in separate sittings: add --seeds {first}, then --seeds "
+                  f"{second} ...; the book assembles the seeds once all are stored)")  # fmt: skip
     upgraded = sorted({r.profile for r in evidence.values() if r is not None and r.profile != profile})
     if upgraded:
         print(f"showing runs from the more-trained profile(s) {', '.join(upgraded)} where stored")

@@ -208,7 +208,7 @@ def seed_shards(config: RunConfig) -> list[RunConfig]:
     Every member draws its initialisation, minibatches and noise from generators of its own seed
     (:func:`rdvae.models.member_generator`), so a seed trained alone is the same member as in the
     whole configuration; on a CPU, where members are stacked by 4, a configuration of 4 betas is
-    even byte-identical (tests/test_store.py).  Shards let a configuration too long for one sitting
+    even byte-identical (tests/test_train.py).  Shards let a configuration too long for one sitting
     be trained a seed at a time, on different days or machines (``rdvae train --seeds 0``, then
     ``--seeds 1``).  Early stopping ends a run when *all* its members have stopped improving, so a
     shard would train for a different length: such configurations have no shards."""
