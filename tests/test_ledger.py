@@ -370,3 +370,59 @@ def test_every_claim_names_its_figure_threshold_and_runs():
     assert np.all(
         [len(ledger.keys_for(ledger.claims_for(f))) > 0 for f in ("Figure 3", "Figure 8", "Appendix")]
     )
+
+
+def _with_curves(results, changes, start=800, last=1000):
+    """``results`` with a test learning curve per (beta, seed): 100 at ``start`` and 100 + change at
+    ``last``; ``changes[beta]`` lists one change per seed (None: the member is not recorded at the end,
+    as a diverged one)."""
+    curves = [{"iteration": 0, "beta": b, "seed": s, "partition": "test", "rate": 1.0, "distortion": 500.0}
+              for b in changes for s in range(len(changes[b]))]  # fmt: skip
+    for beta, per_seed in changes.items():
+        for seed, change in enumerate(per_seed):
+            curves.append({"iteration": start, "beta": beta, "seed": seed, "partition": "test",
+                           "rate": 1.0, "distortion": 100.0})  # fmt: skip
+            if change is not None:
+                curves.append({"iteration": last, "beta": beta, "seed": seed, "partition": "test",
+                               "rate": 1.0, "distortion": 100.0 + change})  # fmt: skip
+    return RunResults(results.config, results.members, curves, {}, {})
+
+
+def test_still_falling_means_a_fall_beyond_noise_over_the_last_fifth_of_training():
+    from rdvae import summary
+
+    changes = {
+        0.01: [-5.0, -5.2],  # falling in both seeds
+        0.1: [-0.6, -0.4],  # falling, but by less than 1 nat
+        1.0: [-3.0, 3.0],  # the seeds disagree: mean 0
+        3.0: [-0.5, -3.5],  # mean -2 but sd 2.1: 2 SE = 3 nats
+    }
+    results = _with_curves(fake("cv-0.1", "mlp3", monotone), changes)
+    late = {row["beta"]: row for row in summary.late_change(results)}
+    assert late[0.01]["change"] == pytest.approx(-5.1)
+    assert late[3.0]["change_std"] == pytest.approx(math.sqrt(4.5))
+    assert (late[0.01]["from iteration"], late[0.01]["to iteration"]) == (800, 1000)
+    assert [row["beta"] for row in ledger.still_falling(results)] == [0.01]
+    # a member missing at the end (diverged) does not count; the other one alone falls by 4 nats
+    diverged = _with_curves(fake("cv-0.1", "mlp3", monotone), {0.01: [None, -4.0], 1.0: [0.5, 0.2]})
+    late = {row["beta"]: row for row in summary.late_change(diverged)}
+    assert (late[0.01]["seeds"], late[0.01]["change"]) == (1, pytest.approx(-4.0))
+    assert [row["beta"] for row in ledger.still_falling(diverged)] == [0.01]
+    assert ledger.still_falling(fake("cv-0.1", "mlp3", monotone)) == []  # no learning curves
+
+
+def test_a_verdict_names_the_runs_still_falling_when_training_stopped():
+    key = ("cv-0.1", "mlp1")
+    flat = {beta: [0.1, -0.1] for beta in BETAS}
+    falling = {**flat, 0.3: [-7.0, -7.4], 1.0: [-2.0, -2.2]}
+    base = fake(*key, u_shaped, train_d=monotone)
+    verdict = ledger.CLAIMS["F3c"].evaluate({key: _with_curves(base, falling)}, "cpu")
+    assert verdict.status == ledger.REPRODUCED  # the flag qualifies a verdict; it does not change it
+    assert verdict.still_falling == (
+        "test D still falling over the last 20% of training: "
+        "cv-0.1/mlp1: up to 7.2 nats at beta 0.3 (2 of 5 betas)"
+    )
+    from rdvae.tables import verdict_table
+
+    assert "cv-0.1/mlp1: up to 7.2 nats" in verdict_table([verdict], "cpu").data  # shown under the budget
+    assert ledger.CLAIMS["F3c"].evaluate({key: _with_curves(base, flat)}, "cpu").still_falling == ""

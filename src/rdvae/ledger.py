@@ -56,6 +56,7 @@ class Verdict:
     decided_at: str = ""  # the profile whose runs decided it
     budget: str = ""  # their iterations and seeds
     below_paper: bool = False  # trained less than the paper's protocol
+    still_falling: str = ""  # which of its runs' test D was still falling when training stopped
 
     @property
     def headline(self) -> str:
@@ -110,6 +111,7 @@ class Claim:
                 decided_at=profile,
                 budget=f"{'/'.join(f'{i:,}' for i in iterations)} iterations{at_batch} x {'/'.join(map(str, seeds))} seeds",
                 below_paper=any(below_paper(r) for r in used),
+                still_falling=still_falling_text(dict(zip(self.needs, used, strict=True))),
             )
         try:
             holds, numbers = self.check(runs)
@@ -129,6 +131,35 @@ def _rows(runs: Runs, key: tuple, partition: str = "test") -> list[dict]:
     if len(rows) < 3:
         raise Undecidable(f"{'/'.join(key)} has {len(rows)} beta values with finished members; need 3")
     return rows
+
+
+def still_falling(results: RunResults, fraction: float = 0.2) -> list[dict]:
+    """The betas whose test D fell beyond noise over the last ``fraction`` of training, i.e. whose
+    models were still improving when training stopped: mean change < -max(1 nat, 2 SE of the mean
+    change over seeds) (:func:`rdvae.summary.late_change`)."""
+    return [
+        row
+        for row in summary.late_change(results, "test", "distortion", fraction)
+        if row["change"] < -max(TOL_FLOOR, 2 * row["change_std"] / math.sqrt(max(row["seeds"], 1)))
+    ]
+
+
+def still_falling_text(runs: Runs, fraction: float = 0.2) -> str:
+    """One line naming each run whose test D was still falling (:func:`still_falling`) with its
+    largest fall, e.g. "mlp3/default: up to 7.5 nats at beta 1 (3 of 5 betas)"; "" if none was."""
+    parts = []
+    for key, results in runs.items():
+        falling = still_falling(results, fraction)
+        if falling:
+            worst = min(falling, key=lambda row: row["change"])
+            total = len(summary.late_change(results, "test", "distortion", fraction))
+            parts.append(
+                f"{'/'.join(key)}: up to {-worst['change']:.1f} nats at beta {worst['beta']:g} "
+                f"({len(falling)} of {total} betas)"
+            )
+    if not parts:
+        return ""
+    return f"test D still falling over the last {fraction:.0%} of training: " + "; ".join(parts)
 
 
 def standard_error(row: dict, metric: str = "distortion") -> float:

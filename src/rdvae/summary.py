@@ -61,23 +61,30 @@ def curve_values(
 def late_change(
     results: RunResults, partition: str = "test", metric: str = "distortion", fraction: float = 0.2
 ) -> list[dict]:
-    """Per beta, how ``metric`` moved over the last ``fraction`` of training (mean over seeds of the
-    learning curve): negative = still falling when training stopped, positive = rising (overfitting)."""
+    """Per beta, how ``metric`` moved over the last ``fraction`` of training on the learning curve of
+    ``partition``: the mean over seeds of each member's change (negative = still falling when training
+    stopped, positive = rising, i.e. overfitting), its sample sd over seeds and the number of seeds.
+    Only members recorded at both ends count (a diverged member stops being recorded)."""
     rows = [r for r in results.curves if r["partition"] == partition]
     if not rows:
         return []
     last = max(r["iteration"] for r in rows)
     start = min((r["iteration"] for r in rows if r["iteration"] >= (1 - fraction) * last), default=last)
-    at = {i: curve_values(rows, partition, i, metric) for i in (start, last)}
+    ends = [r for r in rows if r["iteration"] in (start, last)]
+    value = {(r["iteration"], r["beta"], r["seed"]): r[metric] for r in ends}
     out = []
     for beta in sorted({r["beta"] for r in rows}):
-        means = {i: np.mean(at[i].get(beta, [])) for i in (start, last)}
+        seeds = sorted({seed for (_, b, seed) in value if b == beta})
+        both = [s for s in seeds if (start, beta, s) in value and (last, beta, s) in value]
+        changes = np.array([value[last, beta, s] - value[start, beta, s] for s in both])
         out.append(
             {
                 "beta": beta,
                 "from iteration": start,
                 "to iteration": last,
-                "change": float(means[last] - means[start]),
+                "change": float(changes.mean()) if len(changes) else math.nan,
+                "change_std": float(changes.std(ddof=1)) if len(changes) > 1 else 0.0,
+                "seeds": len(changes),
             }
         )
     return out

@@ -44,7 +44,8 @@ _STATUS_COLOURS = {
 
 def verdict_table(verdicts, profile: str) -> HTML:
     """The ledger's verdicts: claim, statement, threshold, verdict (coloured, with the budget that
-    decided it and whether that is below the paper's), numbers, note."""
+    decided it, whether that is below the paper's and which of its runs were still improving when
+    training stopped), numbers, note."""
     head = "".join(f"<th>{c}</th>" for c in ("claim", "statement", "threshold", "verdict", "numbers"))
     body = []
     for v in verdicts:
@@ -71,5 +72,6 @@ def _budget(verdict) -> str:
     if not verdict.decided_at:
         return ""
     below = "<br><em>below the paper's budget</em>" if verdict.below_paper else ""
+    falling = f"<br><em>{html.escape(verdict.still_falling)}</em>" if verdict.still_falling else ""
     where = html.escape(f"{verdict.decided_at}: {verdict.budget}")
-    return f'<br><span style="font-size:80%">{where}{below}</span>'
+    return f'<br><span style="font-size:80%">{where}{below}{falling}</span>'
