@@ -271,12 +271,15 @@ def test_f8_decides_on_the_exact_information_when_stored():
 
 
 def _evidence(profile, stored):
-    from rdvae.runs import Evidence, candidate_profiles
+    """Evidence from ``{key: {profile: results}}``, each run at its own iterations' tier."""
+    from rdvae.runs import Evidence
 
-    for found in stored.values():
+    tiers = {}
+    for key, found in stored.items():
         for name, results in found.items():
             results.profile = name
-    return Evidence(profile, candidate_profiles(profile), stored)
+        tiers[key] = {(name, results.config.iterations): results for name, results in found.items()}
+    return Evidence(profile, tiers)
 
 
 def _objective_runs(no_kl_test, no_mi_test=monotone, noise=0.1):
@@ -356,7 +359,7 @@ def test_a_claim_never_compares_runs_of_different_budgets():
     keys = [("default", "mlp1"), ("default", "mlp3")]
     stored = {keys[0]: {"long": fake(*keys[0], monotone)}, keys[1]: {"cpu": fake(*keys[1], monotone)}}
     verdict = ledger.CLAIMS["F3a"].evaluate(_evidence("cpu", stored), "cpu")
-    assert verdict.status == ledger.INCONCLUSIVE and "different profiles" in verdict.note
+    assert verdict.status == ledger.INCONCLUSIVE and "different budgets" in verdict.note
     stored[keys[0]]["cpu"] = fake(*keys[0], monotone)
     assert ledger.CLAIMS["F3a"].evaluate(_evidence("cpu", stored), "cpu").decided_at == "cpu"
 
@@ -426,3 +429,48 @@ def test_a_verdict_names_the_runs_still_falling_when_training_stopped():
 
     assert "cv-0.1/mlp1: up to 7.2 nats" in verdict_table([verdict], "cpu").data  # shown under the budget
     assert ledger.CLAIMS["F3c"].evaluate({key: _with_curves(base, flat)}, "cpu").still_falling == ""
+
+
+def test_a_longer_run_is_found_beside_the_profiles_and_claims_compare_runs_of_one_budget(
+    tmp_path, monkeypatch
+):
+    from dataclasses import replace
+
+    from rdvae import store
+    from rdvae.runs import config_for, get_runs
+
+    monkeypatch.setenv("RDVAE_STORE", str(tmp_path))
+    where = store.profile_store("long")
+    keys = [("default", "mlp1"), ("default", "mlp3")]
+
+    def save(key, iterations, seeds=(0, 1)):
+        config = replace(config_for("long", key), iterations=iterations, seeds=seeds)
+        made = fake(*key, monotone, betas=config.betas, seeds=seeds)
+        store.save(RunResults(config, made.members, [], {}, {"device": "cpu"}), where)
+
+    for key in keys:
+        save(key, 50_000)
+    save(keys[0], 100_000)
+    save(keys[1], 100_000, seeds=(0,))  # one seed shard of two: not yet a run
+    other = replace(config_for("long", keys[0]), betas=(0.5, 2.0), iterations=70_000)
+    store.save(RunResults(other, fake(*keys[0], monotone, betas=other.betas).members, [], {}, {}), where)
+    assert store.stored_iterations(config_for("long", keys[0]), where) == [100_000, 50_000]
+    assert store.stored_iterations(config_for("long", keys[1]), where) == [100_000, 50_000]
+
+    evidence = get_runs("cpu", keys, train_missing=False)
+    assert [evidence[k].config.iterations for k in keys] == [100_000, 50_000]  # panels: the longest
+    verdict = ledger.CLAIMS["F3a"].evaluate(evidence, "cpu")  # never 100k against 50k
+    assert (verdict.decided_at, verdict.budget) == ("long", "50,000 iterations x 2 seeds")
+
+    save(keys[1], 100_000, seeds=(1,))  # the second shard completes the 100k run
+    evidence = get_runs("cpu", keys, train_missing=False)
+    assert [evidence[k].config.iterations for k in keys] == [100_000, 100_000]
+    assert ledger.CLAIMS["F3a"].evaluate(evidence, "cpu").budget == "100,000 iterations x 2 seeds"
+    # a chapter that sets the budget sees exactly that budget
+    exact = get_runs("long", keys, train_missing=False, iterations=50_000)
+    assert [exact[k].config.iterations for k in keys] == [50_000, 50_000]
+
+    broken = next(where.glob("mlp1-default-*"))
+    (broken / "config.json").write_text("{not json")
+    with pytest.raises(store.StoreError, match=broken.name):
+        get_runs("cpu", keys, train_missing=False)

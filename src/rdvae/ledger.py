@@ -31,7 +31,7 @@ import numpy as np
 from rdvae import summary
 from rdvae.config import OBJECTIVES, PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS
 from rdvae.profiles import get_profile
-from rdvae.runs import OBJECTIVE_KEYS, Evidence, below_paper, epochs
+from rdvae.runs import OBJECTIVE_KEYS, Evidence, below_paper, epochs, tier_name, tier_order
 from rdvae.store import RunResults, TableResults
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this profile"
@@ -77,16 +77,18 @@ class Claim:
     check: Callable[[Runs], tuple[bool, dict]]
 
     def evaluate(self, runs: Runs | Evidence, profile: str) -> Verdict:
-        """Decide on ``runs`` at ``profile``; on :class:`Evidence`, at the most-trained profile that
-        holds every run this claim needs."""
+        """Decide on ``runs`` at ``profile``; on :class:`Evidence`, at the most-trained tier (profile
+        and iterations) that holds every run this claim needs."""
         if isinstance(runs, Evidence):
-            for candidate in runs.profiles:
-                subset = runs.at(candidate)
+            for tier in runs.tiers:
+                subset = runs.at(tier)
                 if all(subset.get(key) is not None for key in self.needs):
-                    return self._decide(subset, candidate)
-            stored = {"/".join(k): sorted(runs.stored.get(k, {})) for k in self.needs}
+                    return self._decide(subset, tier[0])
+            stored = {
+                "/".join(k): [tier_name(t) for t in tier_order(runs.stored.get(k, {}))] for k in self.needs
+            }
             if all(stored.values()):  # each run exists, but never all at one budget
-                note = f"its runs are stored only at different profiles ({stored}); they are not compared"
+                note = f"its runs are stored only at different budgets ({stored}); they are not compared"
                 return Verdict(**self._base(), status=INCONCLUSIVE, note=note)
             profile = runs.profile
         missing = [key for key in self.needs if runs.get(key) is None]

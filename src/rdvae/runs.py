@@ -11,16 +11,19 @@ shows what is stored, lists what is missing with the command that produces it, a
 need it say "inconclusive at this profile".
 
 Best evidence: a build at a profile of :data:`EVIDENCE_ORDER` also looks in the stores of the more
-trained profiles before it (a ``cpu`` build looks in ``paper``, ``long``, ``cpu``), and every panel
-shows the most-trained run stored for its configuration, labelled with that profile's budget.  The
-ledger decides each claim at the most-trained profile that holds *all* the runs the claim compares,
-so a claim never mixes budgets.  Chapter parameters that change the budget (``betas``, ``seeds``,
-``iterations``) restrict the lookup to the build's own profile.
+trained profiles before it (a ``cpu`` build looks in ``paper``, ``long``, ``cpu``), and in each store
+at every number of iterations a configuration was trained for (the profile's, and longer, e.g.
+``rdvae train --profile long ... --iterations 100000``): each (profile, iterations) is a *tier*.
+Every panel shows the most-trained run stored for its configuration, labelled with its budget.  The
+ledger decides each claim at the most-trained tier that holds *all* the runs the claim compares, so
+a claim never mixes budgets.  Chapter parameters that change the budget (``betas``, ``seeds``,
+``iterations``) restrict the lookup to the build's own profile at exactly that budget.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 
 from rdvae import store, train
 from rdvae.config import OBJECTIVES, PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS, RunConfig
@@ -74,21 +77,35 @@ def epochs(results: store.RunResults) -> float:
     return results.config.iterations * results.config.batch_size / training_size(results)
 
 
-class Evidence(Mapping):
-    """The stored runs of some keys at every candidate profile.
+Tier = tuple[str, int]  # (profile, iterations): one budget the store holds runs at
 
-    As a mapping, ``evidence[key]`` is the most-trained stored run of ``key`` (None if none);
-    :meth:`at` gives one profile's runs alone, which is what the ledger compares.
+
+def tier_order(tiers: Iterable[Tier]) -> list[Tier]:
+    """Most-trained first: by profile (:data:`EVIDENCE_ORDER`), then by iterations, longest first."""
+    rank = {name: k for k, name in enumerate(EVIDENCE_ORDER)}
+    return sorted(set(tiers), key=lambda t: (rank.get(t[0], len(rank)), -t[1]))
+
+
+def tier_name(tier: Tier) -> str:
+    return f"{tier[0]} ({tier[1]:,} it)"
+
+
+class Evidence(Mapping):
+    """The stored runs of some keys at every candidate budget (tier).
+
+    A tier is a profile and a number of iterations: the store of ``long`` can hold a configuration at
+    its profile's 50,000 iterations and, trained further, at 100,000.  As a mapping,
+    ``evidence[key]`` is the most-trained stored run of ``key`` (None if none); :meth:`at` gives one
+    tier's runs alone, which is what the ledger compares.
     """
 
-    def __init__(
-        self, profile: str, profiles: tuple[str, ...], stored: dict[RunKey, dict[str, store.RunResults]]
-    ):
-        self.profile, self.profiles, self.stored = profile, profiles, stored
+    def __init__(self, profile: str, stored: dict[RunKey, dict[Tier, store.RunResults]]):
+        self.profile, self.stored = profile, stored
+        self.tiers = tier_order(tier for found in stored.values() for tier in found)
 
     def __getitem__(self, key: RunKey) -> store.RunResults | None:
         found = self.stored[key]
-        return next((found[p] for p in self.profiles if p in found), None)
+        return next((found[t] for t in self.tiers if t in found), None)
 
     def __iter__(self) -> Iterator[RunKey]:
         return iter(self.stored)
@@ -96,8 +113,8 @@ class Evidence(Mapping):
     def __len__(self) -> int:
         return len(self.stored)
 
-    def at(self, profile: str) -> dict[RunKey, store.RunResults | None]:
-        return {key: found.get(profile) for key, found in self.stored.items()}
+    def at(self, tier: Tier) -> dict[RunKey, store.RunResults | None]:
+        return {key: found.get(tier) for key, found in self.stored.items()}
 
 
 def _variants(key: RunKey) -> dict:
@@ -156,16 +173,20 @@ def get_runs(
     for key in keys:
         found = {}
         for name in profiles:
-            results = store.load(config_for(name, key, **overrides), store.profile_store(name))
-            if results is not None:
-                results.profile = name
-                found[name] = results
+            config = config_for(name, key, **overrides)
+            stored_at = [] if changes_budget else store.stored_iterations(config, store.profile_store(name))
+            for iterations in dict.fromkeys([config.iterations, *stored_at]):
+                results = store.load(replace(config, iterations=iterations), store.profile_store(name))
+                if results is not None:
+                    results.profile = name
+                    found[name, iterations] = results
         if not found and train_missing:
             config = config_for(profile, key, **overrides)
-            found[profile] = train.run(config, device, store.profile_store(profile), progress=False)
-            found[profile].profile = profile
+            results = train.run(config, device, store.profile_store(profile), progress=False)
+            results.profile = profile
+            found[profile, config.iterations] = results
         stored[key] = found
-    evidence = Evidence(profile, profiles, stored)
+    evidence = Evidence(profile, stored)
     missing = [key for key in evidence if evidence[key] is None]
     if missing:
         print(f"not yet run at profile {profile!r} (their claims are inconclusive here):")

@@ -158,6 +158,31 @@ def load(config: RunConfig, store: str | Path | None = None) -> RunResults | Non
     return load_folder(folder, expected=config)
 
 
+def stored_iterations(config: RunConfig, store: str | Path | None = None) -> list[int]:
+    """The iteration counts at which ``config`` (every field but ``iterations``) has runs in the
+    store, whole or as seed shards, longest first.  A configuration trained longer than its
+    profile's budget (``rdvae train --iterations 100000 --keep-state``, continuing the kept state of
+    the profile's run) is stored beside it under another run id; this is how it is found.  Only the
+    folders named like ``config``'s runs are read; one whose config.json is unreadable raises
+    :class:`StoreError` naming it."""
+    family = config.run_id.rsplit("-", 1)[0]  # <dataset->arch-split<-objective>, without the hash
+    wanted = {**config.to_json(), "iterations": None, "seeds": None}
+    found = set()
+    for folder in store_dir(store).glob(f"{family}-*"):
+        try:
+            raw = json.loads((folder / "config.json").read_text())
+            raw.pop("run_id")
+            saved = RunConfig.from_json({k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise StoreError(
+                f"run folder {folder} is unusable ({type(err).__name__}: {err}); delete it to retrain"
+            ) from None
+        same = {**saved.to_json(), "iterations": None, "seeds": None} == wanted
+        if same and set(saved.seeds) <= set(config.seeds):
+            found.add(saved.iterations)
+    return sorted(found, reverse=True)
+
+
 def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
     try:
         raw = json.loads((folder / "config.json").read_text())
