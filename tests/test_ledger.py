@@ -474,3 +474,26 @@ def test_a_longer_run_is_found_beside_the_profiles_and_claims_compare_runs_of_on
     (broken / "config.json").write_text("{not json")
     with pytest.raises(store.StoreError, match=broken.name):
         get_runs("cpu", keys, train_missing=False)
+
+
+def test_every_budget_holding_a_claims_runs_gives_a_verdict_and_changes_are_named():
+    key = ("cv-0.1", "mlp1")
+    short = fake(*key, monotone, train_d=monotone, iterations=6000)
+    long = fake(*key, u_shaped, train_d=monotone, iterations=50_000)
+    evidence = _evidence("cpu", {key: {"cpu": short, "long": long}, ("default", "mlp1"): {"cpu": short}})
+    claims = [ledger.CLAIMS["F3c"], ledger.CLAIMS["F3a"]]
+    by_budget = ledger.at_every_budget(claims, evidence)
+    assert {t: v.status for t, v in by_budget["F3c"].items()} == {
+        ("long", 50_000): ledger.REPRODUCED,
+        ("cpu", 6000): ledger.NOT_REPRODUCED,
+    }
+    assert by_budget["F3a"] == {}  # default/mlp3 is stored at no budget
+    assert by_budget["F3c"][("long", 50_000)] == ledger.CLAIMS["F3c"].evaluate(evidence, "cpu")
+    assert ledger.changes_with_budget(by_budget) == {
+        "F3c": "cpu (6,000 it): not reproduced -> long (50,000 it): reproduced"
+    }
+    from rdvae.tables import verdicts_by_budget_table
+
+    table = verdicts_by_budget_table(by_budget).data
+    assert table.index("<th>cpu</th>") < table.index("<th>long</th>")  # least-trained first
+    assert "6,000 iterations x 2 seeds" in table and "50,000 iterations x 2 seeds" in table

@@ -31,7 +31,7 @@ import numpy as np
 from rdvae import summary
 from rdvae.config import OBJECTIVES, PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS
 from rdvae.profiles import get_profile
-from rdvae.runs import OBJECTIVE_KEYS, Evidence, below_paper, epochs, tier_name, tier_order
+from rdvae.runs import OBJECTIVE_KEYS, Evidence, Tier, below_paper, epochs, tier_name, tier_order
 from rdvae.store import RunResults, TableResults
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this profile"
@@ -879,3 +879,29 @@ def keys_for(claims: Iterable[Claim]) -> list[tuple]:
 
 def evaluate(claims: Iterable[Claim], runs: Runs, profile: str) -> list[Verdict]:
     return [claim.evaluate(runs, profile) for claim in claims]
+
+
+def at_every_budget(claims: Iterable[Claim], evidence: Evidence) -> dict[str, dict[Tier, Verdict]]:
+    """Per claim, its verdict at every budget (tier, most-trained first) that holds all the runs it
+    compares: how a verdict moves as training gets longer.  The replication report's verdict is the
+    first of each; a claim whose runs are never all stored at one budget has none."""
+    out = {}
+    for claim in claims:
+        found = {}
+        for tier in evidence.tiers:
+            subset = evidence.at(tier)
+            if all(subset.get(key) is not None for key in claim.needs):
+                found[tier] = claim._decide(subset, tier[0])
+        out[claim.id] = found
+    return out
+
+
+def changes_with_budget(by_claim: dict[str, dict[Tier, Verdict]]) -> dict[str, str]:
+    """The claims whose verdict differs between budgets, each with its verdicts least-trained
+    first, e.g. ``{"F3d": "cpu (6,000 it): not reproduced -> long (50,000 it): reproduced"}``."""
+    out = {}
+    for claim, found in by_claim.items():
+        ordered = tier_order(found)[::-1]
+        if len({found[t].status for t in ordered}) > 1:
+            out[claim] = " -> ".join(f"{tier_name(t)}: {found[t].status}" for t in ordered)
+    return out

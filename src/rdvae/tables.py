@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 
 from IPython.display import HTML
 
+from rdvae.runs import tier_order
+
 
 def _cell(value, digits: int) -> str:
     if isinstance(value, bool) or value is None:
@@ -62,7 +64,7 @@ def verdict_table(verdicts, profile: str) -> HTML:
         )
     caption = (
         f"verdicts computed from the results store, build profile <b>{html.escape(profile)}</b>; each claim "
-        "is decided by the most-trained profile that holds all its runs"
+        "is decided by the most-trained budget that holds all its runs"
     )
     table = f"<caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
     return HTML(f'<table class="rdvae-table">{table}</table>')
@@ -75,3 +77,32 @@ def _budget(verdict) -> str:
     falling = f"<br><em>{html.escape(verdict.still_falling)}</em>" if verdict.still_falling else ""
     where = html.escape(f"{verdict.decided_at}: {verdict.budget}")
     return f'<br><span style="font-size:80%">{where}{below}{falling}</span>'
+
+
+def verdicts_by_budget_table(by_claim: Mapping[str, Mapping[tuple, object]]) -> HTML:
+    """Claim by profile: each claim's verdict (coloured, with its budget) at every budget that holds
+    all its runs (:func:`rdvae.ledger.at_every_budget`), least-trained first, one line per number of
+    iterations within a profile; a dagger marks a verdict decided by runs whose test D was still
+    falling when training stopped."""
+    tiers = tier_order(tier for found in by_claim.values() for tier in found)[::-1]
+    profiles = list(dict.fromkeys(profile for profile, _ in tiers))
+    head = "<th>claim</th>" + "".join(f"<th>{html.escape(p)}</th>" for p in profiles)
+    body = []
+    for claim, found in by_claim.items():
+        cells = []
+        for profile in profiles:
+            lines = [
+                f'<div style="background:{_STATUS_COLOURS.get(v.status, "white")}">{html.escape(v.status)}'
+                f"{' †' * bool(v.still_falling)}<br>"
+                f'<span style="font-size:80%">{html.escape(v.budget)}</span></div>'
+                for tier in tiers
+                if tier[0] == profile and (v := found.get(tier)) is not None
+            ]
+            cells.append(f"<td>{''.join(lines) or '—'}</td>")
+        body.append(f"<tr><td>{html.escape(claim)}</td>{''.join(cells)}</tr>")
+    caption = (
+        "each claim's verdict at every budget that holds all its runs, least-trained first; — : its runs "
+        "are not all stored at that profile; † : decided by runs whose test D was still falling"
+    )
+    table = f"<caption>{caption}</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+    return HTML(f'<table class="rdvae-table">{table}</table>')
