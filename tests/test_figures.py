@@ -33,6 +33,23 @@ def test_the_caption_explains_hard_examples_that_differ_between_budgets():
     assert "hard example" not in figures.caption(same, "cpu")
 
 
+def test_the_caption_names_the_runs_still_falling_when_training_stopped():
+    def with_curve(arch, fall):
+        results = _run(arch, None, 0, "long")
+        results.curves = [
+            {"iteration": i, "beta": b, "seed": 0, "partition": "test", "rate": 1.0, "distortion": d}
+            for b in results.config.betas
+            for i, d in ((8, 100.0), (10, 100.0 - fall))
+        ]
+        return results
+
+    runs = {("cv-0.1", "mlp1"): with_curve("mlp1", 3.0), ("cv-0.1", "mlp3"): with_curve("mlp3", 0.5)}
+    text = figures.caption(runs, "cpu")
+    assert text.count("still falling") == 1 and text.endswith(run_keys.label(("cv-0.1", "mlp1")))
+    runs[("cv-0.1", "mlp1")] = with_curve("mlp1", -3.0)  # rising: overfitting, not under-training
+    assert "still falling" not in figures.caption(runs, "cpu")
+
+
 def test_epochs_seen_counts_passes_over_the_training_set_at_each_budget():
     run = _run("mlp1", None, 0, "cpu")  # CV(16k/147k): 16,384 training images (SPEC b), 10 iterations
     tiny = RunConfig(

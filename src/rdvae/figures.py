@@ -3,7 +3,8 @@
 A run that is missing at the chosen profile becomes a panel that says so and names the command that
 produces it.  Every panel shows the most-trained run stored for its configuration
 (:class:`rdvae.runs.Evidence`) and names its budget under the title; :func:`caption` lists which
-budget each configuration was shown at, and says when that is below the paper's protocol.
+budget each configuration was shown at, says when that is below the paper's protocol, and names the
+runs that were still improving when training stopped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import defaultdict
 from rdvae import runs as run_keys
 from rdvae.config import PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS
 from rdvae.data import splits
+from rdvae.ledger import still_falling
 from rdvae.plots import Curve, Panel, information_figure, rd_figure
 
 TRAIN, TEST = "C0", "C3"
@@ -39,7 +41,20 @@ def caption(runs: dict, profile: str) -> str:
             if below
             else ""
         )
+        + _still_falling_note(present)
         + _hard_example_note(present.values())
+    )
+
+
+def _still_falling_note(present: dict) -> str:
+    """Names the runs whose test D was still falling when training stopped
+    (:func:`rdvae.ledger.still_falling`): their curves would move with more training."""
+    falling = [run_keys.label(key) for key, results in present.items() if still_falling(results)]
+    if not falling:
+        return ""
+    return (
+        ". Test D still falling over the last 20 % of training (these curves would move with more): "
+        + ", ".join(falling)
     )
 
 
