@@ -497,3 +497,27 @@ def test_every_budget_holding_a_claims_runs_gives_a_verdict_and_changes_are_name
     table = verdicts_by_budget_table(by_budget).data
     assert table.index("<th>cpu</th>") < table.index("<th>long</th>")  # least-trained first
     assert "6,000 iterations x 2 seeds" in table and "50,000 iterations x 2 seeds" in table
+
+
+def test_the_verdicts_command_prints_what_the_ledger_decides(tmp_path, monkeypatch, capsys):
+    from rdvae import cli, store
+    from rdvae.runs import config_for
+
+    monkeypatch.setenv("RDVAE_STORE", str(tmp_path))
+    for key, curve in ((("default", "mlp1"), monotone), (("default", "mlp3"), lambda b: monotone(b) - 5)):
+        for profile in ("cpu", "long"):
+            config = config_for(profile, key)
+            made = fake(*key, curve, betas=config.betas, seeds=config.seeds)
+            results = RunResults(config, made.members, [], {}, {"device": "cpu"})
+            store.save(results, store.profile_store(profile))
+    assert cli.main(["verdicts", "--claims", "F3b", "F3a", "--every-budget", "--numbers"]) == 0
+    out = capsys.readouterr().out
+    # F3b: the 3-layer fake has lower D at every beta but the same rate as the 1-layer one
+    assert f"F3b   {ledger.NOT_REPRODUCED}  [long: 50,000 iterations x 2 seeds]" in out
+    assert f"F3a   {ledger.REPRODUCED}  [long: 50,000 iterations x 2 seeds]" in out
+    assert out.index("F3b") < out.index("F3a")  # in the order asked
+    assert "D3 - D1" in out  # --numbers
+    history = f"cpu (6,000 it): {ledger.NOT_REPRODUCED} -> long (50,000 it): {ledger.NOT_REPRODUCED}"
+    assert f"F3b   {history}" in out
+    assert cli.main(["verdicts", "--claims", "F3z"]) == 1
+    assert "unknown claim(s) F3z; choose from F3a" in capsys.readouterr().err

@@ -4,6 +4,7 @@
 ``rdvae train``  train (or resume, or load) one configuration's (beta, seed) members
 ``rdvae sweep``  train every configuration some figures need, as Ray tasks (local or a cluster)
 ``rdvae progress`` how far the unfinished runs (checkpoints in the cache) are, and their last curves
+``rdvae verdicts`` every claim's verdict from the results store, in seconds, without building the book
 ``rdvae data``   render and cache the full Tetrominoes dataset
 ``rdvae splits`` print the exact sizes of every split
 """
@@ -155,6 +156,33 @@ def _cmd_progress(args) -> int:
     return 1 if any("error" in run for run in runs) else 0
 
 
+def _cmd_verdicts(args) -> int:
+    from rdvae import ledger, store
+    from rdvae.runs import get_runs
+
+    claims = ledger.paper_claims()
+    if args.claims:
+        known = {claim.id: claim for claim in claims}
+        unknown = [name for name in args.claims if name not in known]
+        if unknown:
+            names = ", ".join(known)
+            print(f"error: unknown claim(s) {', '.join(unknown)}; choose from {names}", file=sys.stderr)
+            return 1
+        claims = [known[name] for name in args.claims]
+    try:
+        runs = get_runs(args.profile, ledger.keys_for(claims), train_missing=False)
+    except store.StoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for verdict in ledger.evaluate(claims, runs, args.profile):
+        print("\n".join(ledger.describe(verdict, numbers=args.numbers)))
+    if args.every_budget:
+        print("\nat every budget holding all of a claim's runs, least-trained first:")
+        for claim, found in ledger.at_every_budget(claims, runs).items():
+            print(f"{claim:<5} {ledger.budget_history(found) or 'its runs are not all stored at one budget'}")
+    return 0
+
+
 def _cmd_splits(args) -> int:
     from rdvae.data import splits
 
@@ -280,6 +308,17 @@ def parser() -> argparse.ArgumentParser:
         "progress", help="how far each unfinished run (a checkpoint in the cache) is, with its last curves"
     )
     status.set_defaults(run=_cmd_progress)
+
+    verdicts = sub.add_parser(
+        "verdicts", help="every claim's verdict from the results store (what chapter 14 shows), in seconds"
+    )
+    verdicts.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES), help="build profile")
+    verdicts.add_argument("--claims", nargs="+", metavar="ID", help="only these claims, e.g. F3a F3b")
+    verdicts.add_argument(
+        "--every-budget", action="store_true", help="also its verdict at every budget that holds its runs"
+    )
+    verdicts.add_argument("--numbers", action="store_true", help="also the numbers behind each verdict")
+    verdicts.set_defaults(run=_cmd_verdicts)
 
     split = sub.add_parser("splits", help="print the exact size of every split")
     split.set_defaults(run=_cmd_splits)

@@ -869,6 +869,25 @@ def figure7_claims(datasets: list[str]) -> list[Claim]:
     ]
 
 
+def paper_claims() -> list[Claim]:
+    """Every claim of the paper's figures and appendix: :data:`CLAIMS`, and Figure 7's over the
+    datasets readable on this machine (the bundled digits at least; :func:`rdvae.data.images.availability`)."""
+    from rdvae.data import images
+
+    datasets = [name for name, text in images.availability().items() if text.startswith("available")]
+    return list(CLAIMS.values()) + figure7_claims(datasets)
+
+
+def describe(verdict: Verdict, numbers: bool = False) -> list[str]:
+    """A verdict for the terminal: its claim, status and budget on one line, then, indented, the
+    numbers behind it (if ``numbers``), the note and the runs still falling when training stopped."""
+    where = f"  [{verdict.decided_at}: {verdict.budget}]" if verdict.decided_at else ""
+    lines = [f"{verdict.claim:<5} {verdict.status}{where}"]
+    lines += [f"      {name}: {value}" for name, value in verdict.numbers.items()] if numbers else []
+    lines += [f"      {text}" for text in (verdict.note, verdict.still_falling) if text]
+    return lines
+
+
 def claims_for(figure: str) -> list[Claim]:
     return [c for c in CLAIMS.values() if c.figure == figure]
 
@@ -896,12 +915,16 @@ def at_every_budget(claims: Iterable[Claim], evidence: Evidence) -> dict[str, di
     return out
 
 
+def budget_history(found: dict[Tier, Verdict]) -> str:
+    """One claim's verdicts (:func:`at_every_budget`), least-trained first, e.g.
+    ``"cpu (6,000 it): not reproduced -> long (50,000 it): reproduced"``."""
+    return " -> ".join(f"{tier_name(t)}: {found[t].status}" for t in tier_order(found)[::-1])
+
+
 def changes_with_budget(by_claim: dict[str, dict[Tier, Verdict]]) -> dict[str, str]:
-    """The claims whose verdict differs between budgets, each with its verdicts least-trained
-    first, e.g. ``{"F3d": "cpu (6,000 it): not reproduced -> long (50,000 it): reproduced"}``."""
-    out = {}
-    for claim, found in by_claim.items():
-        ordered = tier_order(found)[::-1]
-        if len({found[t].status for t in ordered}) > 1:
-            out[claim] = " -> ".join(f"{tier_name(t)}: {found[t].status}" for t in ordered)
-    return out
+    """The claims whose verdict differs between budgets, each with its :func:`budget_history`."""
+    return {
+        claim: budget_history(found)
+        for claim, found in by_claim.items()
+        if len({verdict.status for verdict in found.values()}) > 1
+    }
