@@ -115,3 +115,18 @@ def test_missing_runs_are_listed_with_their_command_and_seed_shards_only_where_t
     run_keys.get_runs("long", [early], train_missing=False)
     out = capsys.readouterr().out
     assert "--early-stopping" in out and "--seeds" not in out  # early-stopping runs are not split
+
+
+def test_learning_curves_zoom_the_distortion_axis_on_training_after_its_first_tenth():
+    from rdvae import plots
+
+    curves = [
+        {"iteration": i, "beta": b, "seed": s, "partition": p, "rate": 10.0, "distortion": d + s}
+        for i, d in ((0, 2000.0), (500, 300.0), (1000, 100.0), (5000, 90.0), (10_000, 80.0))
+        for b in (0.1, 1.0)
+        for s in (0, 1)
+        for p in ("train", "test")
+    ]
+    fig = plots.learning_curves(curves)
+    low, high = fig.axes[1].get_ylim()
+    assert 75 < low < 80.5 and 100.5 < high < 110  # 80.5 .. 100.5 in view; 300 and 2000 run off the top

@@ -119,10 +119,14 @@ def rd_plane_schematic(entropy: float, betas: Sequence[float] = (0.3, 1.0, 3.0))
 
 def learning_curves(curves: Sequence[Mapping], title: str = ""):
     """Train (solid) and test (dashed) rate and distortion against iteration, one colour per beta,
-    averaged over seeds."""
+    averaged over seeds.  The distortion axis spans the points after the first tenth of training,
+    where a curve still falling or already rising differs by a few nats out of a hundred (the first
+    evaluations, hundreds of nats higher, run off the top)."""
     betas = sorted({row["beta"] for row in curves})
     colours = plt.cm.viridis(np.linspace(0, 0.9, len(betas)))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    last = max((row["iteration"] for row in curves), default=0)
+    late_distortion = []
     for ax, metric in zip(axes, ("rate", "distortion"), strict=True):
         for beta, colour in zip(betas, colours, strict=True):
             for partition, style in (("train", "-"), ("test", "--")):
@@ -131,11 +135,19 @@ def learning_curves(curves: Sequence[Mapping], title: str = ""):
                 means = [np.mean([r[metric] for r in rows if r["iteration"] == s]) for s in steps]
                 label = f"beta = {beta:g}" if partition == "train" else None
                 ax.plot(steps, means, style, color=colour, label=label)
+                if metric == "distortion":
+                    late_distortion += [m for s, m in zip(steps, means, strict=True) if s >= 0.1 * last > 0]
         ax.set_xlabel("iteration")
         ax.set_ylabel(f"{metric} (nats)")
         ax.grid(alpha=0.3)
-    axes[1].set_ylim(top=min(axes[1].get_ylim()[1], 400))
-    axes[0].legend(fontsize=7, title="solid: train, dashed: test", title_fontsize=7)
+    finite = [value for value in late_distortion if np.isfinite(value)]
+    if finite:
+        low, high = min(finite), max(finite)
+        margin = 0.05 * (high - low) + 0.5
+        axes[1].set_ylim(low - margin, high + margin)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels) + 1, fontsize=7,
+               title="solid: train, dashed: test", title_fontsize=7, frameon=False)  # fmt: skip
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
