@@ -155,6 +155,14 @@ def test_f3b_needs_both_lower_rate_and_lower_distortion():
     assert ledger.CLAIMS["F3b"].evaluate(higher_rate_at_small_beta, "cpu").status == ledger.NOT_REPRODUCED
 
 
+def test_f3b_reports_the_betas_where_the_distortions_tie_within_noise():
+    one = fake("default", "mlp1", lambda b: 90.0, rate=lambda b: 30.0)
+    three = fake("default", "mlp3", lambda b: 80.0 if b < 1 else 89.5, rate=lambda b: 20.0)
+    verdict = ledger.CLAIMS["F3b"].evaluate({("default", "mlp1"): one, ("default", "mlp3"): three}, "cpu")
+    assert verdict.status == ledger.REPRODUCED  # the sign decides: lower at every beta
+    assert verdict.numbers["betas where D3 - D1 is inside tol"] == [1.0, 3.0]  # 0.5 nats < tol of 1 nat
+
+
 def _f3d_run(train_d, test_d, log_px_gap):
     def extra(beta, partition):
         return {"log_px": -test_d(beta) - (log_px_gap(beta) if partition == "test" else 0)}

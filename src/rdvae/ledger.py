@@ -261,7 +261,12 @@ def _f3b(runs):
     betas = [r["beta"] for r in one if summary.at_beta(three, r["beta"])]
     d = [summary.at_beta(three, b)["distortion"] - summary.at_beta(one, b)["distortion"] for b in betas]
     r = [summary.at_beta(three, b)["rate"] - summary.at_beta(one, b)["rate"] for b in betas]
-    numbers = {"betas": betas, "D3 - D1": [_r(x) for x in d], "R3 - R1": [_r(x) for x in r]}
+    # the sign decides; the tolerance of each D difference is reported, so that a difference inside
+    # the noise (a tie at that beta) reads as such
+    tol = [pair_tolerance(summary.at_beta(three, b), summary.at_beta(one, b)) for b in betas]
+    ties = [b for b, x, t in zip(betas, d, tol, strict=True) if abs(x) <= t]
+    numbers = {"betas": betas, "D3 - D1": [_r(x) for x in d], "R3 - R1": [_r(x) for x in r],
+               "tol of D3 - D1": [_r(x) for x in tol], "betas where D3 - D1 is inside tol": ties}  # fmt: skip
     return all(x < 0 for x in d) and all(x < 0 for x in r), numbers
 
 
