@@ -80,10 +80,9 @@ class Claim:
         """Decide on ``runs`` at ``profile``; on :class:`Evidence`, at the most-trained tier (profile
         and iterations) that holds every run this claim needs."""
         if isinstance(runs, Evidence):
-            for tier in runs.tiers:
-                subset = runs.at(tier)
-                if all(subset.get(key) is not None for key in self.needs):
-                    return self._decide(subset, tier[0])
+            holding = self.budgets_holding(runs)
+            if holding:
+                return self._decide(runs.at(holding[0]), holding[0][0])
             stored = {
                 "/".join(k): [tier_name(t) for t in tier_order(runs.stored.get(k, {}))] for k in self.needs
             }
@@ -96,6 +95,14 @@ class Claim:
             names = ", ".join("/".join(k) for k in missing)
             return Verdict(**self._base(), status=INCONCLUSIVE, note=f"not run at profile {profile}: {names}")
         return self._decide(runs, profile)
+
+    def budgets_holding(self, evidence: Evidence) -> list[Tier]:
+        """The tiers of ``evidence`` (most-trained first) that hold every run this claim compares."""
+        return [t for t in evidence.tiers if all(evidence.at(t).get(key) is not None for key in self.needs)]
+
+    def evaluate_at_every_budget(self, evidence: Evidence) -> dict[Tier, Verdict]:
+        """This claim's verdict at each of :meth:`budgets_holding`; the first is :meth:`evaluate`'s."""
+        return {tier: self._decide(evidence.at(tier), tier[0]) for tier in self.budgets_holding(evidence)}
 
     def _base(self) -> dict:
         return dict(claim=self.id, figure=self.figure, statement=self.statement, threshold=self.threshold)
@@ -907,17 +914,9 @@ def evaluate(claims: Iterable[Claim], runs: Runs, profile: str) -> list[Verdict]
 
 def at_every_budget(claims: Iterable[Claim], evidence: Evidence) -> dict[str, dict[Tier, Verdict]]:
     """Per claim, its verdict at every budget (tier, most-trained first) that holds all the runs it
-    compares: how a verdict moves as training gets longer.  The replication report's verdict is the
-    first of each; a claim whose runs are never all stored at one budget has none."""
-    out = {}
-    for claim in claims:
-        found = {}
-        for tier in evidence.tiers:
-            subset = evidence.at(tier)
-            if all(subset.get(key) is not None for key in claim.needs):
-                found[tier] = claim._decide(subset, tier[0])
-        out[claim.id] = found
-    return out
+    compares (:meth:`Claim.evaluate_at_every_budget`): how a verdict moves as training gets longer.
+    A claim whose runs are never all stored at one budget has none."""
+    return {claim.id: claim.evaluate_at_every_budget(evidence) for claim in claims}
 
 
 def budget_history(found: dict[Tier, Verdict]) -> str:
