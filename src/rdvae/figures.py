@@ -14,7 +14,7 @@ from collections import defaultdict
 from rdvae import runs as run_keys
 from rdvae.config import PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS
 from rdvae.data import splits
-from rdvae.ledger import still_falling
+from rdvae.ledger import LATE_FRACTION, still_falling
 from rdvae.plots import Curve, Panel, information_figure, rd_figure
 
 TRAIN, TEST = "C0", "C3"
@@ -53,8 +53,8 @@ def _still_falling_note(present: dict) -> str:
     if not falling:
         return ""
     return (
-        ". Test D still falling over the last 20 % of training (these curves would move with more): "
-        + ", ".join(falling)
+        f". Test D still falling over the last {LATE_FRACTION:.0%} of training (these curves would move "
+        "with more): " + ", ".join(falling)
     )
 
 

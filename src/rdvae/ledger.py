@@ -37,6 +37,7 @@ from rdvae.store import RunResults, TableResults
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this profile"
 Runs = dict[tuple, RunResults | None]
 TOL_FLOOR = 1.0  # nats: the smallest difference the ledger reads as real
+LATE_FRACTION = 0.2  # of training: the stretch over which a run still falling counts as still learning
 PAPER_BUDGET = f"{PAPER_ITERATIONS:,} iterations x {len(PAPER_SEEDS)} seeds"
 
 
@@ -142,29 +143,32 @@ def _rows(runs: Runs, key: tuple, partition: str = "test") -> list[dict]:
     return rows
 
 
-def still_falling(results: RunResults, fraction: float = 0.2) -> list[dict]:
+def _beyond_noise_fall(row: dict) -> bool:
+    """A :func:`rdvae.summary.late_change` row whose mean change is a fall beyond noise:
+    change < -max(1 nat, 2 SE of the mean change over seeds)."""
+    return row["change"] < -max(TOL_FLOOR, 2 * row["change_std"] / math.sqrt(max(row["seeds"], 1)))
+
+
+def still_falling(results: RunResults, fraction: float = LATE_FRACTION) -> list[dict]:
     """The betas whose test D fell beyond noise over the last ``fraction`` of training, i.e. whose
-    models were still improving when training stopped: mean change < -max(1 nat, 2 SE of the mean
-    change over seeds) (:func:`rdvae.summary.late_change`)."""
+    models were still improving when training stopped (:func:`_beyond_noise_fall`)."""
     return [
-        row
-        for row in summary.late_change(results, "test", "distortion", fraction)
-        if row["change"] < -max(TOL_FLOOR, 2 * row["change_std"] / math.sqrt(max(row["seeds"], 1)))
+        row for row in summary.late_change(results, "test", "distortion", fraction) if _beyond_noise_fall(row)
     ]
 
 
-def still_falling_text(runs: Runs, fraction: float = 0.2) -> str:
+def still_falling_text(runs: Runs, fraction: float = LATE_FRACTION) -> str:
     """One line naming each run whose test D was still falling (:func:`still_falling`) with its
     largest fall, e.g. "mlp3/default: up to 7.5 nats at beta 1 (3 of 5 betas)"; "" if none was."""
     parts = []
     for key, results in runs.items():
-        falling = still_falling(results, fraction)
+        late = summary.late_change(results, "test", "distortion", fraction)
+        falling = [row for row in late if _beyond_noise_fall(row)]
         if falling:
             worst = min(falling, key=lambda row: row["change"])
-            total = len(summary.late_change(results, "test", "distortion", fraction))
             parts.append(
                 f"{'/'.join(key)}: up to {-worst['change']:.1f} nats at beta {worst['beta']:g} "
-                f"({len(falling)} of {total} betas)"
+                f"({len(falling)} of {len(late)} betas)"
             )
     if not parts:
         return ""
