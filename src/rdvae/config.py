@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from rdvae.data import sources, splits
 from rdvae.models import get_architecture
@@ -104,6 +104,11 @@ class RunConfig:
     def validation_size(self, n_train: int) -> int:
         """Training examples held out for early stopping (none without it)."""
         return max(1, round(self.validation_fraction * n_train)) if self.early_stopping else 0
+
+    def same_except(self, other: RunConfig, *names: str) -> bool:
+        """Whether ``other`` is this configuration but for the fields ``names`` (e.g. the same run
+        trained for other ``iterations``)."""
+        return replace(self, **{name: getattr(other, name) for name in names}) == other
 
     def to_json(self) -> dict:
         data = asdict(self)

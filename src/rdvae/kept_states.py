@@ -49,17 +49,16 @@ def extendable(config: RunConfig) -> Path | None:
     folder = kept_dir()
     if config.early_stopping or not folder.is_dir():
         return None
-    wanted = {**config.to_json(), "iterations": None}
     best: tuple[int, Path] | None = None
     for index in folder.glob("*.json"):
         try:
-            saved = RunConfig.from_json(json.loads(index.read_text())).to_json()  # tuples, as wanted's
+            saved = RunConfig.from_json(json.loads(index.read_text()))
         except (OSError, ValueError, TypeError) as err:
             raise RuntimeError(
                 f"kept-state index {index} is unreadable ({err}); delete it and its .pt"
             ) from None
-        done = saved["iterations"]
-        if {**saved, "iterations": None} != wanted:
+        done = saved.iterations
+        if not config.same_except(saved, "iterations"):
             continue
         state = index.with_suffix(".pt")
         if done < config.iterations and done % config.eval_every == 0 and state.is_file():

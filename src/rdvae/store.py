@@ -166,28 +166,31 @@ def stored_iterations(config: RunConfig, store: str | Path | None = None) -> lis
     folders named like ``config``'s runs are read; one whose config.json is unreadable raises
     :class:`StoreError` naming it."""
     family = config.run_id.rsplit("-", 1)[0]  # <dataset->arch-split<-objective>, without the hash
-    wanted = {**config.to_json(), "iterations": None, "seeds": None}
     found = set()
     for folder in store_dir(store).glob(f"{family}-*"):
         try:
-            raw = json.loads((folder / "config.json").read_text())
-            raw.pop("run_id")
-            saved = RunConfig.from_json({k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+            _, saved = _read_config(folder)
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise StoreError(
-                f"run folder {folder} is unusable ({type(err).__name__}: {err}); delete it to retrain"
-            ) from None
-        same = {**saved.to_json(), "iterations": None, "seeds": None} == wanted
-        if same and set(saved.seeds) <= set(config.seeds):
+            raise _unusable(folder, err) from None
+        if config.same_except(saved, "iterations", "seeds") and set(saved.seeds) <= set(config.seeds):
             found.add(saved.iterations)
     return sorted(found, reverse=True)
 
 
+def _read_config(folder: Path) -> tuple[str, RunConfig]:
+    """The run id a run folder's config.json records, and its config."""
+    raw = json.loads((folder / "config.json").read_text())
+    run_id = raw.pop("run_id")
+    return run_id, RunConfig.from_json({k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+
+
+def _unusable(folder: Path, err: Exception) -> StoreError:
+    return StoreError(f"run folder {folder} is unusable ({type(err).__name__}: {err}); delete it to retrain")
+
+
 def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
     try:
-        raw = json.loads((folder / "config.json").read_text())
-        run_id = raw.pop("run_id")
-        config = RunConfig.from_json({k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        run_id, config = _read_config(folder)
         members = _read_csv(folder / "members.csv", MEMBER_COLUMNS, optional=LATER_MEMBER_COLUMNS)
         curves = _read_csv(folder / "curves.csv", CURVE_COLUMNS)
         with np.load(folder / "reconstructions.npz") as archive:
@@ -196,9 +199,7 @@ def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
     except StoreError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise StoreError(
-            f"run folder {folder} is unusable ({type(err).__name__}: {err}); delete it to retrain"
-        ) from None
+        raise _unusable(folder, err) from None
     if run_id != config.run_id or folder.name != config.run_id:
         raise StoreError(
             f"run folder {folder} holds a config hashing to {config.run_id}, not {folder.name} "
