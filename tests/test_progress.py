@@ -34,6 +34,7 @@ def test_a_stopped_run_is_reported_with_its_last_curve_point(cache, capsys):
     assert run["run_id"] == CONFIG.run_id
     assert (run["iteration"], run["iterations"], run["evaluated_at"]) == (20, 40, 20)
     assert (run["hours"], run["hours_left"]) == (2.0, 2.0)  # half done: as long again at that speed
+    assert run["speed_since"] == "whole run"  # one process, from the start
     assert [row["beta"] for row in run["by_beta"]] == [0.3, 1.0]
     for row in run["by_beta"]:
         assert row["seeds"] == 2
@@ -45,7 +46,28 @@ def test_a_stopped_run_is_reported_with_its_last_curve_point(cache, capsys):
             ]
             assert len(recorded) == 2 and row[partition] == pytest.approx(np.mean(recorded), rel=1e-12)
     assert main(["progress"]) == 0
-    assert f"{CONFIG.run_id}: 20/40 iterations (50%), 2.0 h trained, ~2.0 h left" in capsys.readouterr().out
+    assert (
+        f"{CONFIG.run_id}: 20/40 iterations (50%), 2.0 h trained, ~2.0 h left at 0.00278 it/s (whole run)"
+        in capsys.readouterr().out
+    )
+
+
+def test_the_time_left_is_forecast_from_the_last_process_speed(cache):
+    """A run that spans sessions: the first 10 iterations took 6,200 s on a loaded machine, the 10
+    since it resumed took 1,000 s; the 20 left take 2,000 s at the resumed speed (the whole run's
+    average would say 7,200 s)."""
+    trainer = train.Trainer(CONFIG)
+    for _ in range(20):
+        trainer.step()
+    trainer.elapsed, trainer.resumed_at = 7200.0, (10, 6200.0)
+    trainer.save_checkpoint()
+    (run,) = progress.in_progress()
+    assert (run["speed"], run["speed_since"]) == (pytest.approx(0.01), "last process")
+    assert run["hours_left"] == pytest.approx(2000 / 3600)
+    resumed = train.Trainer(CONFIG)
+    assert resumed.load_checkpoint()
+    resumed.train(progress=False)  # the process that resumes records where it started
+    assert resumed.resumed_at[0] == 20
 
 
 def test_the_lowest_test_point_says_when_overfitting_began():
@@ -66,7 +88,8 @@ def test_the_lowest_test_point_says_when_overfitting_began():
         (1.0, 9.5, 9.5, 30),
     ]
     assert "lowest test     8.00 at 10" in progress.describe([{
-        "run_id": "r", "iteration": 30, "iterations": 60, "hours": 1.0, "hours_left": 1.0,
+        "run_id": "r", "iteration": 30, "iterations": 60, "hours": 1.0, "hours_left": 1.0, "speed": 0.01,
+        "speed_since": "last process",
         "evaluated_at": last, "by_beta": by_beta,
     }])[1]  # fmt: skip
 

@@ -56,11 +56,25 @@ def last_curve_point(curves: list[dict]) -> tuple[int | None, list[dict]]:
     return last, out
 
 
+def speed(state: dict) -> tuple[float | None, str]:
+    """Iterations per second of training time, and what it was measured over: ``"last process"``
+    since the iteration the latest training process started at (a run spans sessions, and this
+    machine's speed under its present load is what forecasts the rest), or ``"whole run"`` for a
+    checkpoint from before that was recorded, or whose last process has not yet trained a second.
+    None before the first step."""
+    done, elapsed = state["iteration"], state["elapsed"]
+    started, started_elapsed = state.get("resumed_at") or (0, 0.0)  # absent: older checkpoints
+    if done > started and elapsed - started_elapsed >= 1.0 and started > 0:
+        return (done - started) / (elapsed - started_elapsed), "last process"
+    return (done / elapsed if done and elapsed > 0 else None), "whole run"
+
+
 def in_progress() -> list[dict]:
     """One dict per checkpoint in the cache, by run id: ``run_id``, ``iteration``, ``iterations``,
-    ``hours`` (training time so far), ``hours_left`` (the remaining iterations at the average speed so
-    far; None before the first step), ``evaluated_at`` and ``by_beta`` (see :func:`last_curve_point`);
-    or ``run_id`` and ``error`` for a checkpoint that cannot be read."""
+    ``hours`` (training time so far), ``speed`` and ``speed_since`` (see :func:`speed`), ``hours_left``
+    (the remaining iterations at that speed; None before the first step), ``evaluated_at`` and
+    ``by_beta`` (see :func:`last_curve_point`); or ``run_id`` and ``error`` for a checkpoint that
+    cannot be read."""
     out = []
     for path in sorted(paths.checkpoint_dir().glob("*.pt")):
         try:
@@ -71,14 +85,17 @@ def in_progress() -> list[dict]:
             out.append({"run_id": path.stem, "error": f"unreadable ({err}); {fix}"})
             continue
         evaluated_at, by_beta = last_curve_point(state["curves"])
-        done, hours = state["iteration"], state["elapsed"] / 3600
+        done = state["iteration"]
+        rate, since = speed(state)
         out.append(
             {
                 "run_id": config.run_id,
                 "iteration": done,
                 "iterations": config.iterations,
-                "hours": hours,
-                "hours_left": (config.iterations - done) * hours / done if done else None,
+                "hours": state["elapsed"] / 3600,
+                "speed": rate,
+                "speed_since": since,
+                "hours_left": (config.iterations - done) / rate / 3600 if rate else None,
                 "evaluated_at": evaluated_at,
                 "by_beta": by_beta,
             }
@@ -96,7 +113,9 @@ def describe(runs: list[dict]) -> list[str]:
             lines.append(f"{run['run_id']}: {run['error']}")
             continue
         share = run["iteration"] / run["iterations"]
-        left = "" if run["hours_left"] is None else f", ~{run['hours_left']:.1f} h left at that speed"
+        left = ""
+        if run["hours_left"] is not None:
+            left = f", ~{run['hours_left']:.1f} h left at {run['speed']:.3g} it/s ({run['speed_since']})"
         lines.append(
             f"{run['run_id']}: {run['iteration']:,}/{run['iterations']:,} iterations ({share:.0%}), "
             f"{run['hours']:.1f} h trained{left}; distortion at iteration {run['evaluated_at']:,} "

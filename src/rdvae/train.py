@@ -191,6 +191,9 @@ class Trainer:
         self.diverged_at: list[int | None] = [None] * m_total
         self.curves: list[dict] = []
         self.elapsed = 0.0  # seconds of training, including those of a shorter run it extends
+        # (iteration, elapsed) when this process began training: the speed since then is this
+        # machine's speed under its present load, which ``rdvae progress`` forecasts from
+        self.resumed_at = (0, 0.0)
         self.extended_from: str | None = None  # the run id of the kept state it continued, if any
         # the commit of the code this process runs, taken now: HEAD may move while a run trains; a
         # resumed or extended run appends its own to those of the processes before it
@@ -331,6 +334,7 @@ class Trainer:
             "diverged_at": self.diverged_at,
             "curves": self.curves,
             "elapsed": self.elapsed,
+            "resumed_at": self.resumed_at,
             "best": (self.best_loss, self.best_iteration, self.best_state, self.stopped_early),
             "flush_denormal": self.flush_denormal,
             # where denormals were flushed while training: "all threads", "main thread" or "no"
@@ -433,6 +437,7 @@ class Trainer:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, request_stop)
         last_checkpoint = time.monotonic()
+        self.resumed_at = (self.iteration, self.elapsed)
         start = time.perf_counter() - self.elapsed
         cfg = self.config
         bar = tqdm(
