@@ -26,6 +26,8 @@ EXPECTED_FIGURES = {
         "fig3_learning_curves_mlp3",
         "fig3_learning_curves_mlp1_default",
         "fig3_learning_curves_mlp3_default",
+        "fig3_u_shape_over_training_mlp1",
+        "fig3_u_shape_over_training_mlp3",
     ],
     "06_fig4_training_size": ["fig4_training_size"],
     "07_fig5_checkerboard": ["fig5_checkerboard", "fig5_neighbour_distances"],

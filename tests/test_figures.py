@@ -1,6 +1,7 @@
 """Figure captions: what they say about the runs a figure shows."""
 
 import numpy as np
+import pytest
 
 from rdvae import figures
 from rdvae import runs as run_keys
@@ -130,3 +131,25 @@ def test_learning_curves_zoom_the_distortion_axis_on_training_after_its_first_te
     fig = plots.learning_curves(curves)
     low, high = fig.axes[1].get_ylim()
     assert 75 < low < 80.5 and 100.5 < high < 110  # 80.5 .. 100.5 in view; 300 and 2000 run off the top
+
+
+def test_the_distortion_curves_along_training_are_drawn_at_halving_iterations():
+    from rdvae import plots
+
+    curves = [
+        {"iteration": i, "beta": b, "seed": s, "partition": p, "rate": 10.0, "distortion": 100 - i / 1000 + b}
+        for i in range(0, 100_001, 1000)
+        for b in (0.01, 0.1, 1.0)
+        for s in (0, 1)
+        for p in ("train", "test")
+    ]
+    shown = plots.halving_iterations(curves)
+    assert shown == [6000, 12_000, 25_000, 50_000, 100_000]  # nearest to 100k / 2^k, ascending
+    assert plots.halving_iterations([r for r in curves if r["iteration"] <= 1000]) == [1000]
+    fig = plots.distortion_over_training(curves, shown)
+    for ax in fig.axes:
+        lines = [line for line in ax.get_lines() if line.get_marker() == "o"]  # not the error-bar caps
+        assert len(lines) == len(shown)
+        assert list(lines[-1].get_xdata()) == [0.01, 0.1, 1.0]
+        assert list(lines[-1].get_ydata()) == pytest.approx([0.01, 0.1, 1.0])  # 100 - 100 + beta
+    assert [t.get_text() for t in fig.legends[0].get_texts()][-1] == "iteration 100,000"

@@ -529,3 +529,40 @@ def test_the_verdicts_command_prints_what_the_ledger_decides(tmp_path, monkeypat
     assert f"F3b   {history}" in out
     assert cli.main(["verdicts", "--claims", "F3z"]) == 1
     assert "unknown claim(s) F3z; choose from F3a" in capsys.readouterr().err
+
+
+def test_the_u_shape_is_traced_along_the_learning_curves():
+    """Test D falls as beta falls to 0.1 at every iteration; below it, D at beta = 0.01 rises above
+    the minimum by a depth that grows with training, but for one dip: the U-shape holds where the
+    depth beats the 1-nat tolerance, and holds for good from the last time it came back."""
+    from rdvae import summary
+
+    depth = {1000: 0.5, 2000: 1.5, 3000: 0.8, 4000: 2.0, 5000: 3.0}
+
+    def test_d(beta, iteration):
+        return monotone(0.1) + depth[iteration] if beta == 0.01 else monotone(beta)
+
+    curves = [
+        {"iteration": it, "beta": b, "seed": s, "partition": "test", "rate": 1.0,
+         "distortion": (500.0 if it == 0 else test_d(b, it)) + 0.05 * (2 * s - 1)}
+        for it in (0, *depth) for b in BETAS for s in (0, 1)
+    ]  # fmt: skip
+    final = fake("cv-0.1", "mlp1", lambda b: test_d(b, 5000))
+    results = RunResults(final.config, final.members, curves, {}, {})
+    over = ledger.u_shape_over_training(results)
+    assert [row["iteration"] for row in over] == list(depth)  # the untrained iteration 0 is left out
+    assert [row["U-shaped"] for row in over] == [False, True, False, True, True]
+    rises = [row["rise to smallest beta"] for row in over]
+    assert rises == [pytest.approx(d, abs=0.01) for d in depth.values()]
+    assert all(row["beta at min"] == 0.1 for row in over[1:])
+    assert ledger.u_shape_holds_from(over) == 4000
+    assert ledger.u_shape_holds_from(over[:3]) is None  # not U-shaped at the last evaluation
+    # the last curve point and the final numbers, made of the same values, get the same test
+    last = summary.curve_by_beta(curves, "test", 5000)
+    assert ledger.u_shape(last) == ledger.u_shape(summary.by_beta(final, "test"))
+    from rdvae import figures
+
+    onset = "U-shaped at every evaluation from iteration 4,000 of 5,000 on"
+    assert figures.u_shape_onset(results) == (over, onset)
+    early = RunResults(final.config, final.members, [r for r in curves if r["iteration"] <= 3000], {}, {})
+    assert figures.u_shape_onset(early)[1] == "not U-shaped at its last evaluation (iteration 3,000)"

@@ -14,7 +14,7 @@ from collections import defaultdict
 from rdvae import runs as run_keys
 from rdvae.config import PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS
 from rdvae.data import splits
-from rdvae.ledger import LATE_FRACTION, still_falling
+from rdvae.ledger import LATE_FRACTION, still_falling, u_shape_holds_from, u_shape_over_training
 from rdvae.plots import Curve, Panel, information_figure, rd_figure
 
 TRAIN, TEST = "C0", "C3"
@@ -56,6 +56,19 @@ def _still_falling_note(present: dict) -> str:
         f". Test D still falling over the last {LATE_FRACTION:.0%} of training (these curves would move "
         "with more): " + ", ".join(falling)
     )
+
+
+def u_shape_onset(results) -> tuple[list[dict], str]:
+    """The ledger's U-shape test along a run's learning curves (:func:`rdvae.ledger.u_shape_over_training`)
+    and one sentence on when it began to hold for good, e.g. "U-shaped at every evaluation from
+    iteration 45,000 of 100,000 on" or "not U-shaped at its last evaluation (iteration 50,000)"."""
+    over = u_shape_over_training(results)
+    if not over:
+        return over, "too few betas on the learning curves to test a U-shape"
+    since, last = u_shape_holds_from(over), over[-1]["iteration"]
+    if since is None:
+        return over, f"not U-shaped at its last evaluation (iteration {last:,})"
+    return over, f"U-shaped at every evaluation from iteration {since:,} of {last:,} on"
 
 
 def _hard_example_note(shown) -> str:

@@ -225,6 +225,30 @@ def u_shape(rows: list[dict], metric: str = "distortion") -> tuple[bool, dict]:
     return holds, {"beta at min": beta_min, "rise to smallest beta": _r(rise), "tol": _r(tol)}
 
 
+def u_shape_over_training(results: RunResults, metric: str = "distortion") -> list[dict]:
+    """:func:`u_shape` of the test curve at every evaluated iteration of the learning curves (from
+    :func:`rdvae.summary.curve_by_beta`; the untrained iteration 0 and points with fewer than 3 betas
+    are skipped): when, in training, the U-shape the paper reports for the 1-layer network on
+    CV(16k/147k) appears.
+    ``[{"iteration", "U-shaped", "beta at min", "rise to smallest beta", "tol"}]``."""
+    out = []
+    for iteration in sorted({r["iteration"] for r in results.curves if r["partition"] == "test"} - {0}):
+        rows = summary.curve_by_beta(results.curves, "test", iteration, metric)
+        if len(rows) >= 3:
+            holds, numbers = u_shape(rows, metric)
+            out.append({"iteration": iteration, "U-shaped": holds, **numbers})
+    return out
+
+
+def u_shape_holds_from(over_training: list[dict]) -> int | None:
+    """The first iteration from which :func:`u_shape_over_training` finds the U-shape at every later
+    evaluation too, or None if it does not hold at the last one."""
+    since = None
+    for row in over_training:
+        since = (since or row["iteration"]) if row["U-shaped"] else None
+    return since
+
+
 def _at(rows: list[dict], beta: float) -> dict:
     row = summary.at_beta(rows, beta)
     if row is None:

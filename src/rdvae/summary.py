@@ -58,6 +58,23 @@ def curve_values(
     return {beta: values[beta] for beta in sorted(values)}
 
 
+def curve_by_beta(
+    curves: list[dict], partition: str, iteration: int, metric: str = "distortion"
+) -> list[dict]:
+    """:func:`by_beta`'s rows for one point of the learning curves: per beta (ascending) ``beta``,
+    ``seeds`` and ``<metric>``, ``<metric>_std`` (mean and sample sd over the members recorded at
+    ``iteration``), so the ledger's tests apply to a run part-way through its training.  The curves
+    are evaluated on a fixed subset of each partition (``curve_examples``), the same at every
+    iteration and beta, not on the whole partition as the final numbers are."""
+    out = []
+    for beta, values in curve_values(curves, partition, iteration, metric).items():
+        finite = np.array([v for v in values if math.isfinite(v)])
+        if len(finite):
+            out.append({"beta": beta, "seeds": len(finite), metric: float(finite.mean()),
+                        f"{metric}_std": float(finite.std(ddof=1)) if len(finite) > 1 else 0.0})  # fmt: skip
+    return out
+
+
 def late_change(
     results: RunResults, partition: str = "test", metric: str = "distortion", fraction: float = 0.2
 ) -> list[dict]:

@@ -5,6 +5,8 @@ with what produced it (profile, device, seeds, package version) and saves PNG an
 
 from rdvae.plots.common import finish, provenance_line, to_hwc
 from rdvae.plots.data import (
+    distortion_over_training,
+    halving_iterations,
     hard_examples,
     image_grid,
     learning_curves,
@@ -18,9 +20,11 @@ __all__ = [
     "Curve",
     "Panel",
     "beta_frame",
+    "distortion_over_training",
     "information_figure",
     "rd_figure",
     "finish",
+    "halving_iterations",
     "hard_examples",
     "image_grid",
     "learning_curves",

@@ -1,4 +1,5 @@
-"""Figures of the data chapters: examples, split schematics, neighbour distances, learning curves."""
+"""Figures of the data chapters: examples, split schematics, neighbour distances, learning curves and
+the distortion curves along them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from rdvae import summary
 from rdvae.plots.common import to_hwc
 
 SPLIT_COLOURS = {1: "#1f77b4", 0: "#ff7f0e", -1: "#d0d0d0"}
@@ -150,4 +152,41 @@ def learning_curves(curves: Sequence[Mapping], title: str = ""):
                title="solid: train, dashed: test", title_fontsize=7, frameon=False)  # fmt: skip
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+def halving_iterations(curves: Sequence[Mapping], count: int = 5) -> list[int]:
+    """Up to ``count`` evaluated iterations of the learning curves, halving back from the last one
+    (last, ~last/2, ~last/4, ...; each the evaluated iteration nearest that), ascending; never the
+    untrained iteration 0."""
+    evaluated = sorted({row["iteration"] for row in curves if row["iteration"] > 0})
+    if not evaluated:
+        return []
+    chosen = {min(evaluated, key=lambda it: abs(it - evaluated[-1] / 2**k)) for k in range(count)}
+    return sorted(chosen)
+
+
+def distortion_over_training(curves: Sequence[Mapping], iterations: Sequence[int], title: str = ""):
+    """Train and test distortion against beta (log axis) at each of ``iterations`` of the learning
+    curves, one colour per iteration (light: early), mean over seeds with bars of one sd: how the
+    test curve bends into a U as training goes on (the U-shape of the paper's Figure 3, bottom left).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=False)
+    colours = plt.cm.viridis_r(np.linspace(0.1, 0.9, len(iterations)))
+    for ax, partition in zip(axes, ("train", "test"), strict=True):
+        for iteration, colour in zip(iterations, colours, strict=True):
+            rows = summary.curve_by_beta(list(curves), partition, iteration)
+            betas = [row["beta"] for row in rows]
+            means = [row["distortion"] for row in rows]
+            spread = [row["distortion_std"] for row in rows]
+            ax.errorbar(betas, means, yerr=spread, color=colour, marker="o", ms=3.5, capsize=2,
+                        label=f"iteration {iteration:,}")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("beta")
+        ax.set_ylabel(f"{partition} distortion (nats, curve subset)")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
