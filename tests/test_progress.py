@@ -1,6 +1,8 @@
 """rdvae progress: a checkpoint in the cache is reported with its iteration and its last learning-curve
 point, the same numbers the trainer recorded; an unreadable one is named with the fix."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -35,6 +37,7 @@ def test_a_stopped_run_is_reported_with_its_last_curve_point(cache, capsys):
     assert (run["iteration"], run["iterations"], run["evaluated_at"]) == (20, 40, 20)
     assert (run["hours"], run["hours_left"]) == (2.0, 2.0)  # half done: as long again at that speed
     assert run["speed_since"] == "whole run"  # one process, from the start
+    assert run["u_shape"] is None  # two betas: too few to test a U-shape
     assert [row["beta"] for row in run["by_beta"]] == [0.3, 1.0]
     for row in run["by_beta"]:
         assert row["seeds"] == 2
@@ -87,11 +90,16 @@ def test_the_lowest_test_point_says_when_overfitting_began():
         (0.1, 8.0, 8.0, 10),  # the tie at 30 keeps the earliest
         (1.0, 9.5, 9.5, 30),
     ]
-    assert "lowest test     8.00 at 10" in progress.describe([{
+    run = {
         "run_id": "r", "iteration": 30, "iterations": 60, "hours": 1.0, "hours_left": 1.0, "speed": 0.01,
-        "speed_since": "last process",
-        "evaluated_at": last, "by_beta": by_beta,
-    }])[1]  # fmt: skip
+        "speed_since": "last process", "evaluated_at": last, "by_beta": by_beta,
+    }  # fmt: skip
+    assert "lowest test     8.00 at 10" in progress.describe([run])[1]
+    run["u_shape"] = (True, {"beta at min": 0.1, "rise to smallest beta": 1.5, "tol": 1.0})
+    assert progress.describe([run])[-1] == (
+        "  test D is U-shaped in beta (the ledger's test): minimum at beta 0.1, the smallest beta 1.50 "
+        "above it, tol 1.00"
+    )
 
 
 def test_an_unreadable_checkpoint_is_named_with_the_fix(cache, capsys):
@@ -101,3 +109,24 @@ def test_an_unreadable_checkpoint_is_named_with_the_fix(cache, capsys):
     assert main(["progress"]) == 1
     out = capsys.readouterr().out
     assert "mlp1-cv-0.1-000000000000: unreadable" in out and "delete" in out
+
+
+def test_the_last_test_point_is_tested_for_the_u_shape(cache):
+    """A checkpoint whose last test point is 10 / 8 / 9.5 nats at beta 0.01 / 0.1 / 1 (seeds 0.1 apart):
+    minimum at 0.1, the smallest beta 2 nats above it, beyond the 1-nat tolerance."""
+    import torch
+
+    config = replace(CONFIG, betas=(0.01, 0.1, 1.0))
+    last = {0.01: 10.0, 0.1: 8.0, 1.0: 9.5}
+    curves = [
+        {"iteration": 30, "beta": beta, "seed": seed, "partition": partition,
+         "distortion": d + 0.1 * seed - (5.0 if partition == "train" else 0.0)}
+        for beta, d in last.items() for seed in (0, 1) for partition in ("train", "test")
+    ]  # fmt: skip
+    folder = paths.checkpoint_dir()
+    folder.mkdir(parents=True)
+    state = {"config": config.to_json(), "iteration": 30, "elapsed": 60.0, "curves": curves}
+    torch.save(state, folder / f"{config.run_id}.pt")
+    (run,) = progress.in_progress()
+    holds, numbers = run["u_shape"]
+    assert holds and numbers == {"beta at min": 0.1, "rise to smallest beta": 2.0, "tol": 1.0}

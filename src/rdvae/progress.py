@@ -14,7 +14,8 @@ import numpy as np
 
 from rdvae import paths
 from rdvae.config import RunConfig
-from rdvae.summary import curve_values
+from rdvae.ledger import u_shape
+from rdvae.summary import curve_by_beta, curve_values
 from rdvae.train import load_state
 
 
@@ -73,7 +74,8 @@ def in_progress() -> list[dict]:
     """One dict per checkpoint in the cache, by run id: ``run_id``, ``iteration``, ``iterations``,
     ``hours`` (training time so far), ``speed`` and ``speed_since`` (see :func:`speed`), ``hours_left``
     (the remaining iterations at that speed; None before the first step), ``evaluated_at`` and
-    ``by_beta`` (see :func:`last_curve_point`); or ``run_id`` and ``error`` for a checkpoint that
+    ``by_beta`` (see :func:`last_curve_point`), ``u_shape`` (:func:`rdvae.ledger.u_shape` of the last
+    test point, or None with fewer than 3 betas); or ``run_id`` and ``error`` for a checkpoint that
     cannot be read."""
     out = []
     for path in sorted(paths.checkpoint_dir().glob("*.pt")):
@@ -85,6 +87,7 @@ def in_progress() -> list[dict]:
             out.append({"run_id": path.stem, "error": f"unreadable ({err}); {fix}"})
             continue
         evaluated_at, by_beta = last_curve_point(state["curves"])
+        last_test = curve_by_beta(state["curves"], "test", evaluated_at) if evaluated_at else []
         done = state["iteration"]
         rate, since = speed(state)
         out.append(
@@ -98,6 +101,8 @@ def in_progress() -> list[dict]:
                 "hours_left": (config.iterations - done) / rate / 3600 if rate else None,
                 "evaluated_at": evaluated_at,
                 "by_beta": by_beta,
+                # the ledger's U-shape test (claim F3c's) on the last test point; None: < 3 betas
+                "u_shape": u_shape(last_test) if len(last_test) >= 3 else None,
             }
         )
     return out
@@ -129,5 +134,12 @@ def describe(runs: list[dict]) -> list[str]:
             lines.append(
                 f"  beta {row['beta']:<6g} train {row['train']:8.2f}  test {row['test']:8.2f}  "
                 f"gap {gap:6.2f}{lowest}  ({row['seeds']} seed{'s' * (row['seeds'] != 1)})"
+            )
+        if run.get("u_shape") is not None:
+            holds, numbers = run["u_shape"]
+            lines.append(
+                f"  test D {'is' if holds else 'is not'} U-shaped in beta (the ledger's test): minimum at "
+                f"beta {numbers['beta at min']:g}, the smallest beta {numbers['rise to smallest beta']:.2f} "
+                f"above it, tol {numbers['tol']:.2f}"
             )
     return lines
