@@ -29,13 +29,19 @@ def by_beta(results: RunResults, partition: str) -> list[dict]:
         group = [r for r in rows if r["beta"] == beta]
         entry = {"beta": beta, "seeds": len(group)}
         for metric in METRICS:
-            values = np.array(
-                [r[metric] for r in group if r.get(metric) is not None and math.isfinite(r[metric])]
-            )
-            entry[metric] = float(values.mean()) if len(values) else math.nan
-            entry[f"{metric}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            entry |= mean_and_sd([r.get(metric) for r in group], metric)
         out.append(entry)
     return out
+
+
+def mean_and_sd(values: list[float | None], metric: str) -> dict:
+    """``{metric: mean, metric_std: sample sd}`` over the finite ``values`` (None and non-finite ones,
+    e.g. a diverged member's, are left out): NaN mean with none, sd 0 with one."""
+    finite = np.array([v for v in values if v is not None and math.isfinite(v)])
+    return {
+        metric: float(finite.mean()) if len(finite) else math.nan,
+        f"{metric}_std": float(finite.std(ddof=1)) if len(finite) > 1 else 0.0,
+    }
 
 
 def column(summary: list[dict], metric: str) -> np.ndarray:
@@ -68,10 +74,9 @@ def curve_by_beta(
     iteration and beta, not on the whole partition as the final numbers are."""
     out = []
     for beta, values in curve_values(curves, partition, iteration, metric).items():
-        finite = np.array([v for v in values if math.isfinite(v)])
-        if len(finite):
-            out.append({"beta": beta, "seeds": len(finite), metric: float(finite.mean()),
-                        f"{metric}_std": float(finite.std(ddof=1)) if len(finite) > 1 else 0.0})  # fmt: skip
+        seeds = sum(math.isfinite(v) for v in values)
+        if seeds:
+            out.append({"beta": beta, "seeds": seeds, **mean_and_sd(values, metric)})
     return out
 
 

@@ -171,11 +171,12 @@ def distortion_over_training(curves: Sequence[Mapping], iterations: Sequence[int
     curves, one colour per iteration (light: early), mean over seeds with bars of one sd: how the
     test curve bends into a U as training goes on (the U-shape of the paper's Figure 3, bottom left).
     """
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=False)
+    curves = list(curves)  # curve_by_beta takes a list; convert once, not per iteration
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     colours = plt.cm.viridis_r(np.linspace(0.1, 0.9, len(iterations)))
     for ax, partition in zip(axes, ("train", "test"), strict=True):
         for iteration, colour in zip(iterations, colours, strict=True):
-            rows = summary.curve_by_beta(list(curves), partition, iteration)
+            rows = summary.curve_by_beta(curves, partition, iteration)
             betas = [row["beta"] for row in rows]
             means = [row["distortion"] for row in rows]
             spread = [row["distortion_std"] for row in rows]
