@@ -130,3 +130,65 @@ def test_the_last_test_point_is_tested_for_the_u_shape(cache):
     (run,) = progress.in_progress()
     holds, numbers = run["u_shape"]
     assert holds and numbers == {"beta at min": 0.1, "rise to smallest beta": 2.0, "tol": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("profile", "split", "arch", "options"),
+    [
+        ("long", "cv-0.1", "mlp3", {"iterations": 100_000, "seeds": (1,)}),
+        ("cpu", "default", "mlp1", {}),
+        ("cpu", "cv-0.1", "mlp1", {"early_stopping": True, "betas": (0.01, 0.3, 1e-5)}),
+        ("cpu", "cv-0.1", "mlp3", {"objective": "mi-removed"}),
+        ("cpu", "cv-0.1", "mlp3", {"objective": "beta-vae", "iterations": 777}),
+        ("smoke", "cv-0.1", "mlp3", {"dataset": "digits", "seeds": (0, 2)}),
+        ("paper", "checkerboard", "cnn3", {"betas": (0.123456789, 3.0)}),
+    ],
+)
+def test_the_resume_command_asks_for_the_same_run(profile, split, arch, options):
+    """The printed command, parsed by ``rdvae train``'s own parser, gives the checkpoint's config
+    (hence its run id), device, store and --keep-state."""
+    import shlex
+
+    from rdvae.cli import parser, train_config
+    from rdvae.profiles import PROFILES
+
+    config = PROFILES[profile].training.config(split, arch, **options)
+    launch = {"device": "cuda", "store": "/somewhere/results/long", "keep_state": True}
+    command = progress.resume_command(config, launch)
+    words = shlex.split(command)
+    assert words[:2] == ["rdvae", "train"]
+    args = parser().parse_args(words[1:])
+    assert train_config(args) == config
+    assert (args.device, args.store, args.keep_state) == ("cuda", "/somewhere/results/long", True)
+    assert "--iterations" not in command or "iterations" in options  # the profile's budget is not repeated
+    cpu = progress.resume_command(config, {"device": "cpu", "store": "/s", "keep_state": False})
+    assert "--device" not in cpu and "--keep-state" not in cpu
+
+
+def test_a_config_no_profile_gives_has_no_resume_command():
+    assert progress.resume_command(CONFIG, {"device": "cpu", "store": "/s", "keep_state": False}) is None
+
+
+def test_a_stopped_training_records_how_to_resume_it(cache, tmp_path, monkeypatch, capsys):
+    """``rdvae train`` stopped mid-run: ``rdvae progress`` prints the command that finishes it in the
+    same store, keeping its state as asked."""
+    from rdvae.profiles import PROFILES
+
+    def stop_at_once(self, *args, **kwargs):
+        self.save_checkpoint()
+        raise train.Interrupted("stopped")
+
+    monkeypatch.setattr(train.Trainer, "train", stop_at_once)
+    monkeypatch.chdir(tmp_path)
+    config = PROFILES["smoke"].training.config("cv-0.1", "mlp1", seeds=(3,))
+    with pytest.raises(train.Interrupted):
+        train.run(config, store_path="kept-runs", keep_state=True, progress=False)
+    (run,) = progress.in_progress()
+    expected = (
+        "rdvae train --profile smoke --arch mlp1 --split cv-0.1 --seeds 3 --keep-state --store kept-runs"
+    )
+    assert run["resume"] == expected
+    assert main(["progress"]) == 0
+    out = capsys.readouterr().out
+    assert "no learning-curve point yet" in out  # stopped before its first evaluation
+    assert f"  resume: {expected}" in out

@@ -82,23 +82,30 @@ def _cmd_train(args) -> int:
         torch.set_flush_denormal(False)
 
 
+def train_config(args):
+    """The :class:`rdvae.config.RunConfig` that ``rdvae train``'s parsed ``args`` ask for: the profile's
+    budget with the options given replacing it (:meth:`rdvae.profiles.TrainBudget.config`)."""
+    from rdvae.profiles import get_profile
+
+    return get_profile(args.profile).training.config(
+        args.split,
+        args.arch,
+        betas=args.betas,
+        seeds=args.seeds,
+        iterations=args.iterations,
+        early_stopping=args.early_stopping or None,
+        dataset=args.dataset,
+        objective=args.objective,
+    )
+
+
 def _train(args) -> int:
     from rdvae import store, train
     from rdvae.device import resolve_device
-    from rdvae.profiles import get_profile
 
     try:
         resolve_device(args.device)
-        config = get_profile(args.profile).training.config(
-            args.split,
-            args.arch,
-            betas=args.betas,
-            seeds=args.seeds,
-            iterations=args.iterations,
-            early_stopping=args.early_stopping or None,
-            dataset=args.dataset,
-            objective=args.objective,
-        )
+        config = train_config(args)
         print(f"run {config.run_id}: {len(config.members)} members, {config.iterations:,} iterations")
         results = train.run(
             config, args.device, args.store, args.checkpoint_every, args.stack_size, tf32=args.tf32,

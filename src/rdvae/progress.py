@@ -10,11 +10,15 @@ without waiting for the run to finish.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from rdvae import paths
 from rdvae.config import RunConfig
 from rdvae.ledger import u_shape
+from rdvae.profiles import PROFILES
 from rdvae.summary import curve_by_beta, curve_values
 from rdvae.train import load_state
 
@@ -70,13 +74,82 @@ def speed(state: dict) -> tuple[float | None, str]:
     return (done / elapsed if done and elapsed > 0 else None), "whole run"
 
 
+def _number(value: float) -> str:
+    """``value`` as short as it parses back exactly (0.01, 3, 1e-05)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
+def _train_options(config: RunConfig) -> tuple[str, dict] | None:
+    """The profile and the fewest ``rdvae train`` options whose config is ``config``: the profile
+    needing the fewest, each option kept only where leaving it out changes the config.  None if no
+    profile's budget gives it (a config built in Python with other fields)."""
+    best = None
+    for name, profile in PROFILES.items():
+        for objective in (None, config.objective):  # None: the figures' beta-VAE at the profile's batch
+            options = {
+                "betas": config.betas, "seeds": config.seeds, "iterations": config.iterations,
+                "dataset": config.dataset, "early_stopping": config.early_stopping or None,
+                "objective": objective,
+            }  # fmt: skip
+            if profile.training.config(config.split, config.arch, **options) != config:
+                continue
+            for key in ("betas", "seeds", "iterations"):
+                fewer = {**options, key: None}
+                if profile.training.config(config.split, config.arch, **fewer) == config:
+                    options = fewer
+            options = {k: v for k, v in options.items() if v is not None}
+            if best is None or len(options) < len(best[1]):
+                best = (name, options)
+    return best
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory when inside it, as the command will be run there."""
+    try:
+        return os.path.relpath(path) if Path(path).resolve().is_relative_to(Path.cwd()) else path
+    except ValueError:  # another drive (Windows)
+        return path
+
+
+def resume_command(config: RunConfig, launch: dict | None) -> str | None:
+    """The ``rdvae train`` command that resumes ``config``'s checkpoint and finishes it as it was
+    started: the same profile and options (so the same run id), and from ``launch`` (what the
+    checkpoint recorded) the device, the store folder and ``--keep-state``.  None if no profile gives
+    ``config``.  A checkpoint from before ``launch`` was recorded gets no ``--store``: the note says so."""
+    found = _train_options(config)
+    if found is None:
+        return None
+    profile, options = found
+    words = ["rdvae train", f"--profile {profile}", f"--arch {config.arch}", f"--split {config.split}"]
+    for key in ("betas", "seeds"):
+        if key in options:
+            words.append(f"--{key} " + ",".join(_number(v) for v in options[key]))
+    if "iterations" in options:
+        words.append(f"--iterations {options['iterations']}")
+    if options.get("dataset", "tetrominoes") != "tetrominoes":
+        words.append(f"--dataset {options['dataset']}")
+    if "early_stopping" in options:
+        words.append("--early-stopping")
+    if "objective" in options:
+        words.append(f"--objective {options['objective']}")
+    if launch is None:
+        return " ".join(words) + "  (add the --store it was started with; this checkpoint does not say)"
+    if launch["device"] != "cpu":
+        words.append(f"--device {launch['device']}")
+    if launch["keep_state"]:
+        words.append("--keep-state")
+    words.append(f"--store {_shown_path(launch['store'])}")
+    return " ".join(words)
+
+
 def in_progress() -> list[dict]:
     """One dict per checkpoint in the cache, by run id: ``run_id``, ``iteration``, ``iterations``,
     ``hours`` (training time so far), ``speed`` and ``speed_since`` (see :func:`speed`), ``hours_left``
     (the remaining iterations at that speed; None before the first step), ``evaluated_at`` and
     ``by_beta`` (see :func:`last_curve_point`), ``u_shape`` (:func:`rdvae.ledger.u_shape` of the last
-    test point, or None with fewer than 3 betas); or ``run_id`` and ``error`` for a checkpoint that
-    cannot be read."""
+    test point, or None with fewer than 3 betas), ``resume`` (:func:`resume_command`); or ``run_id``
+    and ``error`` for a checkpoint that cannot be read."""
     out = []
     for path in sorted(paths.checkpoint_dir().glob("*.pt")):
         try:
@@ -103,6 +176,7 @@ def in_progress() -> list[dict]:
                 "by_beta": by_beta,
                 # the ledger's U-shape test (claim F3c's) on the last test point; None: < 3 betas
                 "u_shape": u_shape(last_test) if len(last_test) >= 3 else None,
+                "resume": resume_command(config, state.get("launch")),  # absent: older checkpoints
             }
         )
     return out
@@ -121,11 +195,14 @@ def describe(runs: list[dict]) -> list[str]:
         left = ""
         if run["hours_left"] is not None:
             left = f", ~{run['hours_left']:.1f} h left at {run['speed']:.3g} it/s ({run['speed_since']})"
-        lines.append(
+        head = (
             f"{run['run_id']}: {run['iteration']:,}/{run['iterations']:,} iterations ({share:.0%}), "
-            f"{run['hours']:.1f} h trained{left}; distortion at iteration {run['evaluated_at']:,} "
-            "(mean over seeds):"
+            f"{run['hours']:.1f} h trained{left}"
         )
+        if run["evaluated_at"] is None:  # stopped before its first learning-curve evaluation
+            lines.append(f"{head}; no learning-curve point yet")
+        else:
+            lines.append(f"{head}; distortion at iteration {run['evaluated_at']:,} (mean over seeds):")
         for row in run["by_beta"]:
             gap = row["test"] - row["train"]
             lowest = ""
@@ -142,4 +219,6 @@ def describe(runs: list[dict]) -> list[str]:
                 f"beta {numbers['beta at min']:g}, the smallest beta {numbers['rise to smallest beta']:.2f} "
                 f"above it, tol {numbers['tol']:.2f}"
             )
+        if run.get("resume"):
+            lines.append(f"  resume: {run['resume']}")
     return lines

@@ -195,6 +195,10 @@ class Trainer:
         # machine's speed under its present load, which ``rdvae progress`` forecasts from
         self.resumed_at = (0, 0.0)
         self.extended_from: str | None = None  # the run id of the kept state it continued, if any
+        # how :func:`train_and_store` finishes this run: the store folder its results go to and whether
+        # it keeps the final state; in the checkpoint, so ``rdvae progress`` can print the command
+        # that resumes the run the same way
+        self.finish: dict = {"store": None, "keep_state": False}
         # the commit of the code this process runs, taken now: HEAD may move while a run trains; a
         # resumed or extended run appends its own to those of the processes before it
         self.commits: list[str | None] = [git_commit()]
@@ -340,6 +344,7 @@ class Trainer:
             # where denormals were flushed while training: "all threads", "main thread" or "no"
             "denormals_flushed": _describe_flushing(self.denormals_flushed),
             "commits": self.commits,
+            "launch": {"device": self.device.type, **self.finish},
         }
 
     def save_checkpoint(self) -> Path:
@@ -601,6 +606,7 @@ def train_and_store(
             f"run {config.run_id} uses early stopping, whose state cannot be continued; drop --keep-state"
         )
     trainer = Trainer(config, device, stack_size, tf32, flush_denormal)
+    trainer.finish = {"store": str(store.store_dir(store_path).resolve()), "keep_state": keep_state}
     if trainer.load_checkpoint():
         if progress:
             print(f"resuming {config.run_id} from iteration {trainer.iteration:,}")
