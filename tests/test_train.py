@@ -165,7 +165,9 @@ def test_early_stopping_keeps_each_members_best_validation_parameters():
         assert trainer.best_iteration[m] == best
         if trainer.stopped_early:
             assert trainer.iteration - best >= config.patience * config.eval_every
-    # the restored parameters are the best ones: evaluating them again gives the best validation loss
+    # the restored parameters are the best ones: evaluating them again (every member, stopped or not)
+    # gives the best validation loss
+    trainer.stopped_at = [None] * len(config.members)
     trainer.evaluate_curves()
     for m, (beta, _) in enumerate(config.members):
         last = [r for r in trainer.curves if r["partition"] == "validation" and r["beta"] == beta][-1]
@@ -273,8 +275,35 @@ def test_a_configuration_trained_one_seed_at_a_time_is_the_whole_run(tmp_path):
     np.savez_compressed(folder / "reconstructions.npz", **(arrays | {"test_index": arrays["test_index"] + 1}))
     with pytest.raises(store.StoreError, match="test_index"):
         store.load(config, tmp_path / "shards")
-    # early stopping ends when all members have stopped: a shard would train for another length
-    assert store.seed_shards(replace(config, early_stopping=True)) == []
+
+
+def test_early_stopping_members_stop_one_by_one_so_a_configuration_can_be_sharded(tmp_path):
+    # Each member stops on its own and nothing it does afterwards counts: at beta = 30 the rate collapses
+    # and the validation loss stops improving early, at 0.5 it improves to the end of the run
+    small = dict(early_stopping=True, patience=2, **{**SMALL, "iterations": 400, "batch_size": 32})
+    config = RunConfig(betas=(0.5, 30.0), seeds=(0, 1), **small)
+    whole = train.run(config, store_path=tmp_path / "whole", stack_size=1, progress=False)
+    ends = {}
+    for r in whole.curves:
+        ends[r["beta"], r["seed"]] = r["iteration"]
+    best = {(r["beta"], r["seed"]): r["best_iteration"] for r in whole.members}
+    for seed in config.seeds:
+        # the stopped member's curve ends patience evaluations after its best, while the run goes on
+        assert ends[30.0, seed] - best[30.0, seed] == config.patience * config.eval_every
+        assert ends[30.0, seed] < ends[0.5, seed] == config.iterations
+
+    # the stopped member trained alone (a run that ends when it stops) gives the same numbers
+    alone = train.run(RunConfig(betas=(30.0,), seeds=(0,), **small), store_path=tmp_path, progress=False)
+    assert alone.members == [r for r in whole.members if (r["beta"], r["seed"]) == (30.0, 0)]
+    assert alone.curves == [r for r in whole.curves if (r["beta"], r["seed"]) == (30.0, 0)]
+
+    # and so do the seed shards, assembled
+    for shard in store.seed_shards(config):
+        train.run(shard, store_path=tmp_path / "shards", stack_size=1, progress=False)
+    merged = store.load(config, tmp_path / "shards")
+    assert merged.members == whole.members and merged.curves == whole.curves
+    for key, value in whole.reconstructions.items():
+        np.testing.assert_array_equal(merged.reconstructions[key], value, err_msg=key)
 
 
 @pytest.mark.parametrize("early", [False, True])

@@ -236,9 +236,9 @@ def seed_shards(config: RunConfig) -> list[RunConfig]:
     whole configuration; on a CPU, where members are stacked by 4, a configuration of 4 betas is
     even byte-identical (tests/test_train.py).  Shards let a configuration too long for one sitting
     be trained a seed at a time, on different days or machines (``rdvae train --seeds 0``, then
-    ``--seeds 1``).  Early stopping ends a run when *all* its members have stopped improving, so a
-    shard would train for a different length: such configurations have no shards."""
-    if len(config.seeds) < 2 or config.early_stopping:
+    ``--seeds 1``).  With early stopping too: a member that has stopped no longer counts, however
+    long the others train (:class:`rdvae.train.Trainer`)."""
+    if len(config.seeds) < 2:
         return []
     return [replace(config, seeds=(seed,)) for seed in config.seeds]
 

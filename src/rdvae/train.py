@@ -15,9 +15,14 @@ variants of appendix A-8 (:func:`member_losses`).  Adam (fused), constant learni
 annealing.
 
 Early stopping (SPEC A-3, ``config.early_stopping``): a validation fraction of the training set is
-held out; at every evaluation each member's -L_beta on it is compared with its best so far, the best
-parameters are kept, and training ends once every member has gone ``patience`` evaluations without
-improving.  The final metrics are those of each member's best parameters.
+held out; at every evaluation each member's -L_beta on it is compared with its best so far and the best
+parameters are kept.  A member that has gone ``patience`` evaluations without improving has stopped:
+its best parameters are final and its learning curve ends there.  It still steps inside its stack
+(taking it out would cost more than it saves), but nothing it does afterwards counts, neither a later
+improvement nor a divergence.  Training ends once every member has stopped, and the final metrics are
+those of each member's best parameters.  So a member's numbers do not depend on the members it was
+trained with, and an early-stopping configuration can be trained a seed at a time
+(:func:`rdvae.store.seed_shards`).
 
 Robustness: a checkpoint (models, Adam states, every generator, the epoch permutations, the
 learning curves) is written atomically to the cache folder every ``checkpoint_seconds`` and on
@@ -211,6 +216,7 @@ class Trainer:
         self.best_loss = [math.inf] * m_total
         self.best_iteration: list[int | None] = [None] * m_total
         self.best_state: dict[int, dict[str, torch.Tensor]] = {}
+        self.stopped_at: list[int | None] = [None] * m_total  # when each member's patience ran out
         self.stopped_early = False
         if config.early_stopping:
             self.curve_idx["validation"] = self.data.validation_idx[: max(config.curve_examples, 2048)]
@@ -264,7 +270,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate_curves(self) -> None:
         """Rate and distortion of every member on fixed subsets of both partitions (learning curves)."""
-        newly = [m for m in torch.nonzero(self.nonfinite).flatten().tolist() if self.diverged_at[m] is None]
+        newly = [m for m in torch.nonzero(self.nonfinite).flatten().tolist() if self.counts(m)]
         for m in newly:
             self.diverged_at[m] = self.iteration
         for partition, idx in self.curve_idx.items():
@@ -275,7 +281,7 @@ class Trainer:
                 loss, distortion, rate = member_losses(model, xs, noise, self.betas[members])
                 loss, distortion, rate = loss.tolist(), distortion.tolist(), rate.tolist()  # one sync each
                 for k, m in enumerate(group):
-                    if self.diverged_at[m] is not None:
+                    if not self.counts(m):
                         continue
                     beta, seed = self.members[m]
                     row = {"partition": partition, "rate": rate[k], "distortion": distortion[k]}
@@ -284,14 +290,19 @@ class Trainer:
                         self.best_loss[m], self.best_iteration[m] = loss[k], self.iteration
                         self.best_state[m] = {key: v.cpu() for key, v in model.member_state(k).items()}
 
-    def patience_exhausted(self) -> bool:
-        """Early stopping: has every live member gone ``patience`` evaluations without improving?"""
+    def counts(self, m: int) -> bool:
+        """Does member m's training still count: it has neither diverged nor stopped early?"""
+        return self.diverged_at[m] is None and self.stopped_at[m] is None
+
+    def stop_members(self) -> bool:
+        """Early stopping, after an evaluation: every counting member that has gone ``patience``
+        evaluations without improving stops now.  True when no member counts any more."""
         evaluations = self.config.patience * self.config.eval_every
-        live = [m for m in range(len(self.members)) if self.diverged_at[m] is None]
-        return all(
-            self.best_iteration[m] is not None and self.iteration - self.best_iteration[m] >= evaluations
-            for m in live
-        )
+        for m in range(len(self.members)):
+            best = self.best_iteration[m]
+            if self.counts(m) and best is not None and self.iteration - best >= evaluations:
+                self.stopped_at[m] = self.iteration
+        return not any(self.counts(m) for m in range(len(self.members)))
 
     @torch.no_grad()
     def restore_best(self) -> None:
@@ -336,6 +347,7 @@ class Trainer:
             "noise_generators": [g.get_state() for g in self.noise_generators],
             "nonfinite": self.nonfinite.cpu(),
             "diverged_at": self.diverged_at,
+            "stopped_at": self.stopped_at,
             "curves": self.curves,
             "elapsed": self.elapsed,
             "resumed_at": self.resumed_at,
@@ -407,6 +419,9 @@ class Trainer:
         self.nonfinite = state["nonfinite"].to(self.device)
         self.diverged_at, self.curves, self.elapsed = state["diverged_at"], state["curves"], state["elapsed"]
         self.best_loss, self.best_iteration, self.best_state, self.stopped_early = state["best"]
+        # absent: checkpoints from before members stopped one by one; the next evaluation stops those
+        # already past their patience
+        self.stopped_at = state.get("stopped_at", [None] * len(self.members))
         before = state.get("commits", [])  # absent: checkpoints from before commits were kept
         self.commits = before + [c for c in self.commits if not before or c != before[-1]]
 
@@ -457,9 +472,9 @@ class Trainer:
                 at_eval = self.iteration % cfg.eval_every == 0 or self.iteration == cfg.iterations
                 if at_eval:
                     self.evaluate_curves()
-                    alive = sum(d is None for d in self.diverged_at)
+                    self.stopped_early = cfg.early_stopping and self.stop_members()
+                    alive = sum(self.counts(m) for m in range(len(self.members)))
                     bar.set_postfix(members=f"{alive}/{len(self.members)}", refresh=False)
-                    self.stopped_early = cfg.early_stopping and self.patience_exhausted()
                 self.elapsed = time.perf_counter() - start
                 due = time.monotonic() - last_checkpoint >= checkpoint_seconds
                 finished = self.iteration == cfg.iterations or self.stopped_early
