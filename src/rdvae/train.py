@@ -419,11 +419,44 @@ class Trainer:
         self.nonfinite = state["nonfinite"].to(self.device)
         self.diverged_at, self.curves, self.elapsed = state["diverged_at"], state["curves"], state["elapsed"]
         self.best_loss, self.best_iteration, self.best_state, self.stopped_early = state["best"]
-        # absent: checkpoints from before members stopped one by one; the next evaluation stops those
-        # already past their patience
-        self.stopped_at = state.get("stopped_at", [None] * len(self.members))
+        if "stopped_at" in state:
+            self.stopped_at = state["stopped_at"]
+        elif self.config.early_stopping:  # a checkpoint from before members stopped one by one
+            self.replay_stops()
         before = state.get("commits", [])  # absent: checkpoints from before commits were kept
         self.commits = before + [c for c in self.commits if not before or c != before[-1]]
+
+    def replay_stops(self) -> None:
+        """For a checkpoint of the earlier rule, which trained every member until the last one stopped:
+        stop each member where :meth:`stop_members` would have, from its validation curve, and drop its
+        curve rows (and a divergence) after that.  Its best parameters are the ones kept, unless it
+        improved after its patience ran out; such a checkpoint cannot be converted and is refused."""
+        evaluations = self.config.patience * self.config.eval_every
+        for m, (beta, seed) in enumerate(self.members):
+            best, best_at = math.inf, None
+            for row in self.curves:
+                if (row["partition"], row["beta"], row["seed"]) != ("validation", beta, seed):
+                    continue
+                if best_at is not None and row["iteration"] - best_at >= evaluations:
+                    self.stopped_at[m] = row["iteration"]
+                    break
+                loss = row["distortion"] + beta * row["rate"]
+                if loss < best:
+                    best, best_at = loss, row["iteration"]
+            if self.stopped_at[m] is not None and best_at != self.best_iteration[m]:
+                raise ValueError(
+                    f"checkpoint {self.checkpoint_path()}: member beta={beta:g}, seed={seed} improved at "
+                    f"iteration {self.best_iteration[m]:,}, after its patience ran out at "
+                    f"{self.stopped_at[m]:,}; delete the checkpoint and train the run again"
+                )
+            if self.stopped_at[m] is not None and (self.diverged_at[m] or 0) > self.stopped_at[m]:
+                self.diverged_at[m] = None
+        stop = {member: at for member, at in zip(self.members, self.stopped_at, strict=True)}
+        self.curves = [
+            r
+            for r in self.curves
+            if stop[r["beta"], r["seed"]] is None or r["iteration"] <= stop[r["beta"], r["seed"]]
+        ]
 
     @contextmanager
     def precision(self):
