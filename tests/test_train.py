@@ -306,6 +306,40 @@ def test_early_stopping_members_stop_one_by_one_so_a_configuration_can_be_sharde
         np.testing.assert_array_equal(merged.reconstructions[key], value, err_msg=key)
 
 
+def test_a_checkpoint_of_the_earlier_early_stopping_rule_resumes_under_the_new_one(tmp_path):
+    # The earlier rule trained (and recorded) every member until the last one stopped.  Its checkpoint
+    # is the new rule's plus curve rows after a member's stop: loading it stops the member where the
+    # new rule did and drops those rows; a member that improved after its patience ran out is refused
+    config = RunConfig(
+        betas=(0.5, 30.0), seeds=(0,), early_stopping=True, patience=2,
+        **{**SMALL, "iterations": 300, "batch_size": 32},
+    )  # fmt: skip
+    trainer = train.Trainer(config, stack_size=1)
+    trainer.train(progress=False)
+    stopped = trainer.stopped_at[1]
+    assert trainer.stopped_at[0] is None and stopped is not None and stopped < config.iterations
+    new = trainer.state()
+    later = [
+        {**row, "iteration": it, "distortion": row["distortion"] + 1.0}  # worse than its best
+        for it in range(stopped + config.eval_every, config.iterations + 1, config.eval_every)
+        for row in new["curves"]
+        if row["beta"] == 30.0 and row["iteration"] == stopped
+    ]
+    old = {key: value for key, value in new.items() if key != "stopped_at"}
+    old["curves"] = sorted(new["curves"] + later, key=lambda r: r["iteration"])
+    resumed = train.Trainer(config, stack_size=1)
+    resumed._restore(old, tmp_path / "old.pt")
+    assert resumed.stopped_at == trainer.stopped_at
+    assert sorted(map(str, resumed.curves)) == sorted(map(str, new["curves"]))
+
+    improved = [{**r, "distortion": -1e9} if r["partition"] == "validation" else r for r in later[-3:]]
+    old["curves"] = sorted(new["curves"] + later[:-3] + improved, key=lambda r: r["iteration"])
+    best_loss, best_iteration, best_state, stopped_early = new["best"]
+    old["best"] = (best_loss, [best_iteration[0], config.iterations], best_state, stopped_early)
+    with pytest.raises(ValueError, match=f"improved at iteration {config.iterations}, after its patience"):
+        train.Trainer(config, stack_size=1)._restore(old, tmp_path / "old.pt")
+
+
 @pytest.mark.parametrize("early", [False, True])
 def test_partition_sizes_match_the_loaded_data(early):
     config = RunConfig(betas=(1.0,), seeds=(0,), early_stopping=early, **SMALL)

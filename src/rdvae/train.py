@@ -437,12 +437,12 @@ class Trainer:
             for row in self.curves:
                 if (row["partition"], row["beta"], row["seed"]) != ("validation", beta, seed):
                     continue
-                if best_at is not None and row["iteration"] - best_at >= evaluations:
-                    self.stopped_at[m] = row["iteration"]
-                    break
                 loss = row["distortion"] + beta * row["rate"]
                 if loss < best:
                     best, best_at = loss, row["iteration"]
+                if row["iteration"] - best_at >= evaluations:
+                    self.stopped_at[m] = row["iteration"]
+                    break
             if self.stopped_at[m] is not None and best_at != self.best_iteration[m]:
                 raise ValueError(
                     f"checkpoint {self.checkpoint_path()}: member beta={beta:g}, seed={seed} improved at "
