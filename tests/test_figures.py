@@ -104,7 +104,7 @@ def test_a_caption_names_a_batch_other_than_the_profiles():
     )
 
 
-def test_missing_runs_are_listed_with_their_command_and_seed_shards_only_where_they_exist(
+def test_missing_runs_are_listed_with_their_command_and_how_to_train_them_by_seed(
     tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setenv("RDVAE_STORE", str(tmp_path))  # an empty store: every run is missing
@@ -115,7 +115,8 @@ def test_missing_runs_are_listed_with_their_command_and_seed_shards_only_where_t
     assert "add --seeds 0, then --seeds 1" in out
     run_keys.get_runs("long", [early], train_missing=False)
     out = capsys.readouterr().out
-    assert "--early-stopping" in out and "--seeds" not in out  # early-stopping runs are not split
+    # early-stopping members stop one by one, so those runs are split by seed too
+    assert "--early-stopping" in out and "add --seeds 0, then --seeds 1" in out
 
 
 def test_learning_curves_zoom_the_distortion_axis_on_training_after_its_first_tenth():
