@@ -294,15 +294,17 @@ class Trainer:
         """Does member m's training still count: it has neither diverged nor stopped early?"""
         return self.diverged_at[m] is None and self.stopped_at[m] is None
 
-    def stop_members(self) -> bool:
-        """Early stopping, after an evaluation: every counting member that has gone ``patience``
-        evaluations without improving stops now.  True when no member counts any more."""
-        evaluations = self.config.patience * self.config.eval_every
+    def patience_ran_out(self, iteration: int, best_at: int) -> bool:
+        """Has a member whose best validation loss came at ``best_at`` gone ``patience`` evaluations
+        (``patience * eval_every`` iterations) without improving, by ``iteration``?"""
+        return iteration - best_at >= self.config.patience * self.config.eval_every
+
+    def stop_members(self) -> None:
+        """Early stopping, after an evaluation: every counting member whose patience ran out stops now."""
         for m in range(len(self.members)):
             best = self.best_iteration[m]
-            if self.counts(m) and best is not None and self.iteration - best >= evaluations:
+            if self.counts(m) and best is not None and self.patience_ran_out(self.iteration, best):
                 self.stopped_at[m] = self.iteration
-        return not any(self.counts(m) for m in range(len(self.members)))
 
     @torch.no_grad()
     def restore_best(self) -> None:
@@ -422,16 +424,16 @@ class Trainer:
         if "stopped_at" in state:
             self.stopped_at = state["stopped_at"]
         elif self.config.early_stopping:  # a checkpoint from before members stopped one by one
-            self.replay_stops()
+            self.replay_stops(path)
         before = state.get("commits", [])  # absent: checkpoints from before commits were kept
         self.commits = before + [c for c in self.commits if not before or c != before[-1]]
 
-    def replay_stops(self) -> None:
+    def replay_stops(self, path: Path) -> None:
         """For a checkpoint of the earlier rule, which trained every member until the last one stopped:
         stop each member where :meth:`stop_members` would have, from its validation curve, and drop its
         curve rows (and a divergence) after that.  Its best parameters are the ones kept, unless it
-        improved after its patience ran out; such a checkpoint cannot be converted and is refused."""
-        evaluations = self.config.patience * self.config.eval_every
+        improved after its patience ran out; such a checkpoint (at ``path``) cannot be converted and is
+        refused."""
         for m, (beta, seed) in enumerate(self.members):
             best, best_at = math.inf, None
             for row in self.curves:
@@ -440,12 +442,12 @@ class Trainer:
                 loss = row["distortion"] + beta * row["rate"]
                 if loss < best:
                     best, best_at = loss, row["iteration"]
-                if row["iteration"] - best_at >= evaluations:
+                if self.patience_ran_out(row["iteration"], best_at):
                     self.stopped_at[m] = row["iteration"]
                     break
             if self.stopped_at[m] is not None and best_at != self.best_iteration[m]:
                 raise ValueError(
-                    f"checkpoint {self.checkpoint_path()}: member beta={beta:g}, seed={seed} improved at "
+                    f"checkpoint {path}: member beta={beta:g}, seed={seed} improved at "
                     f"iteration {self.best_iteration[m]:,}, after its patience ran out at "
                     f"{self.stopped_at[m]:,}; delete the checkpoint and train the run again"
                 )
@@ -505,8 +507,10 @@ class Trainer:
                 at_eval = self.iteration % cfg.eval_every == 0 or self.iteration == cfg.iterations
                 if at_eval:
                     self.evaluate_curves()
-                    self.stopped_early = cfg.early_stopping and self.stop_members()
+                    if cfg.early_stopping:
+                        self.stop_members()
                     alive = sum(self.counts(m) for m in range(len(self.members)))
+                    self.stopped_early = cfg.early_stopping and alive == 0
                     bar.set_postfix(members=f"{alive}/{len(self.members)}", refresh=False)
                 self.elapsed = time.perf_counter() - start
                 due = time.monotonic() - last_checkpoint >= checkpoint_seconds
