@@ -1,0 +1,151 @@
+"""Claims and verdicts: a :class:`Claim` names the runs it compares and a check over them; deciding
+it gives a :class:`Verdict` that records the budget (profile, iterations, seeds) that decided it, whether
+that budget is below the paper's, and which of its runs were still learning when training stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from rdvae.config import PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS
+from rdvae.ledger.shapes import Runs, Undecidable, still_falling_text
+from rdvae.profiles import get_profile
+from rdvae.runs import Evidence, Tier, below_paper, tier_name, tier_order
+from rdvae.store import TableResults
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this profile"
+PAPER_BUDGET = f"{PAPER_ITERATIONS:,} iterations x {len(PAPER_SEEDS)} seeds"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim: str
+    figure: str
+    statement: str
+    threshold: str
+    status: str
+    numbers: dict = field(default_factory=dict)
+    note: str = ""
+    decided_at: str = ""  # the profile whose runs decided it
+    budget: str = ""  # their iterations and seeds
+    below_paper: bool = False  # trained less than the paper's protocol
+    still_falling: str = ""  # which of its runs' test D was still falling when training stopped
+
+    @property
+    def headline(self) -> str:
+        """The status with the budget that decided it, e.g. "not reproduced at 6,000 iterations"."""
+        if self.status == INCONCLUSIVE or not self.budget:
+            return self.status
+        qualifier = f" (paper: {PAPER_BUDGET})" if self.below_paper else ""
+        return f"{self.status} at {self.budget}{qualifier}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    figure: str
+    statement: str
+    threshold: str
+    needs: tuple[tuple, ...]
+    check: Callable[[Runs], tuple[bool, dict]]
+
+    def evaluate(self, runs: Runs | Evidence, profile: str) -> Verdict:
+        """Decide on ``runs`` at ``profile``; on :class:`Evidence`, at the most-trained tier (profile
+        and iterations) that holds every run this claim needs."""
+        if isinstance(runs, Evidence):
+            holding = self.budgets_holding(runs)
+            if holding:
+                return self._decide(runs.at(holding[0]), holding[0][0])
+            stored = {
+                "/".join(k): [tier_name(t) for t in tier_order(runs.stored.get(k, {}))] for k in self.needs
+            }
+            if all(stored.values()):  # each run exists, but never all at one budget
+                note = f"its runs are stored only at different budgets ({stored}); they are not compared"
+                return Verdict(**self._base(), status=INCONCLUSIVE, note=note)
+            profile = runs.profile
+        missing = [key for key in self.needs if runs.get(key) is None]
+        if missing:
+            names = ", ".join("/".join(k) for k in missing)
+            return Verdict(**self._base(), status=INCONCLUSIVE, note=f"not run at profile {profile}: {names}")
+        return self._decide(runs, profile)
+
+    def budgets_holding(self, evidence: Evidence) -> list[Tier]:
+        """The tiers of ``evidence`` (most-trained first) that hold every run this claim compares."""
+        return [t for t in evidence.tiers if all(evidence.at(t).get(key) is not None for key in self.needs)]
+
+    def evaluate_at_every_budget(self, evidence: Evidence) -> dict[Tier, Verdict]:
+        """This claim's verdict at each of :meth:`budgets_holding`; the first is :meth:`evaluate`'s."""
+        return {tier: self._decide(evidence.at(tier), tier[0]) for tier in self.budgets_holding(evidence)}
+
+    def _base(self) -> dict:
+        return dict(claim=self.id, figure=self.figure, statement=self.statement, threshold=self.threshold)
+
+    def _decide(self, runs: Runs, profile: str) -> Verdict:
+        used = [runs[key] for key in self.needs]
+        if all(isinstance(r, TableResults) for r in used):  # a theory chapter's experiment
+            budget = dict(decided_at=profile, budget="; ".join(t.describe() for t in used))
+        else:
+            iterations = sorted({r.config.iterations for r in used})
+            seeds = sorted({len(r.config.seeds) for r in used})
+            batches = sorted({r.config.batch_size for r in used} - {PAPER_BATCH_SIZE})
+            at_batch = f" at batch {'/'.join(map(str, batches))}" if batches else ""
+            counts = "/".join(f"{i:,}" for i in iterations)
+            budget = dict(
+                decided_at=profile,
+                budget=f"{counts} iterations{at_batch} x {'/'.join(map(str, seeds))} seeds",
+                below_paper=any(below_paper(r) for r in used),
+                still_falling=still_falling_text(dict(zip(self.needs, used, strict=True))),
+            )
+        try:
+            holds, numbers = self.check(runs)
+        except Undecidable as reason:
+            return Verdict(**self._base(), status=INCONCLUSIVE, note=str(reason), **budget)
+        if not get_profile(profile).decides_claims:
+            return Verdict(**self._base(), status=INCONCLUSIVE, numbers=numbers, **budget,
+                           note=f"profile {profile} is too small to decide any claim")  # fmt: skip
+        return Verdict(
+            **self._base(), status=REPRODUCED if holds else NOT_REPRODUCED, numbers=numbers, **budget
+        )
+
+
+def describe(verdict: Verdict, numbers: bool = False) -> list[str]:
+    """A verdict for the terminal: its claim, status and budget on one line, then, indented, the
+    numbers behind it (if ``numbers``), the note and the runs still falling when training stopped."""
+    where = f"  [{verdict.decided_at}: {verdict.budget}]" if verdict.decided_at else ""
+    lines = [f"{verdict.claim:<5} {verdict.status}{where}"]
+    lines += [f"      {name}: {value}" for name, value in verdict.numbers.items()] if numbers else []
+    lines += [f"      {text}" for text in (verdict.note, verdict.still_falling) if text]
+    return lines
+
+
+def keys_for(claims: Iterable[Claim]) -> list[tuple]:
+    """Every run key the ``claims`` compare, once each, sorted."""
+    return sorted({key for claim in claims for key in claim.needs})
+
+
+def evaluate(claims: Iterable[Claim], runs: Runs | Evidence, profile: str) -> list[Verdict]:
+    """Each claim's :meth:`Claim.evaluate`."""
+    return [claim.evaluate(runs, profile) for claim in claims]
+
+
+def at_every_budget(claims: Iterable[Claim], evidence: Evidence) -> dict[str, dict[Tier, Verdict]]:
+    """Per claim, its verdict at every budget (tier, most-trained first) that holds all the runs it
+    compares (:meth:`Claim.evaluate_at_every_budget`): how a verdict moves as training gets longer.
+    A claim whose runs are never all stored at one budget has none."""
+    return {claim.id: claim.evaluate_at_every_budget(evidence) for claim in claims}
+
+
+def budget_history(found: dict[Tier, Verdict]) -> str:
+    """One claim's verdicts (:func:`at_every_budget`), least-trained first, e.g.
+    ``"cpu (6,000 it): not reproduced -> long (50,000 it): reproduced"``."""
+    return " -> ".join(f"{tier_name(t)}: {found[t].status}" for t in tier_order(found)[::-1])
+
+
+def changes_with_budget(by_claim: dict[str, dict[Tier, Verdict]]) -> dict[str, str]:
+    """The claims whose verdict differs between budgets, each with its :func:`budget_history`."""
+    return {
+        claim: budget_history(found)
+        for claim, found in by_claim.items()
+        if len({verdict.status for verdict in found.values()}) > 1
+    }
