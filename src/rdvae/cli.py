@@ -5,6 +5,7 @@
 ``rdvae sweep``  train every configuration some figures need, as Ray tasks (local or a cluster)
 ``rdvae progress`` how far the unfinished runs (checkpoints in the cache) are, and their last curves
 ``rdvae verdicts`` every claim's verdict from the results store, in seconds, without building the book
+``rdvae runs``   what the results store holds: every configuration's budget, seeds and training hours
 ``rdvae data``   render and cache the full Tetrominoes dataset
 ``rdvae splits`` print the exact sizes of every split
 """
@@ -190,6 +191,27 @@ def _cmd_verdicts(args) -> int:
     return 0
 
 
+def _cmd_runs(args) -> int:
+    from rdvae import inventory, store
+    from rdvae.runs import EVIDENCE_ORDER
+
+    profiles = args.profile or [p for p in EVIDENCE_ORDER if store.profile_store(p).is_dir()]
+    for profile in profiles:
+        try:
+            stored = inventory.stored_configurations(profile)
+        except store.StoreError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        where = store.profile_store(profile)
+        print(
+            f"{profile}: {len(stored)} configuration{'s' * (len(stored) != 1)} in {where}, "
+            f"{inventory.total_hours(stored):.1f} hours of training"
+        )
+        if stored:
+            print("\n".join(inventory.text_table([c.row() for c in stored])) + "\n")
+    return 0
+
+
 def _cmd_splits(args) -> int:
     from rdvae.data import splits
 
@@ -326,6 +348,17 @@ def parser() -> argparse.ArgumentParser:
     )
     verdicts.add_argument("--numbers", action="store_true", help="also the numbers behind each verdict")
     verdicts.set_defaults(run=_cmd_verdicts)
+
+    stored = sub.add_parser(
+        "runs", help="what the results store holds: every configuration's budget, seeds and training hours"
+    )
+    stored.add_argument(
+        "--profile",
+        nargs="+",
+        choices=list(PROFILES),
+        help="these profiles' stores (default: every one of paper, long, cpu that has a store folder)",
+    )
+    stored.set_defaults(run=_cmd_runs)
 
     split = sub.add_parser("splits", help="print the exact size of every split")
     split.set_defaults(run=_cmd_splits)

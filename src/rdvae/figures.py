@@ -118,10 +118,10 @@ def epochs_seen(runs: dict) -> list[dict]:
     return [
         {
             "configuration": run_keys.label(key),
-            "N_train": run_keys.training_size(results),
+            "N_train": run_keys.training_size(results.config),
             "shown at": run_keys.budget(results),
-            "epochs": run_keys.epochs(results),
-            "epochs at the paper's budget": PAPER_EXAMPLES_SEEN / run_keys.training_size(results),
+            "epochs": run_keys.epochs(results.config),
+            "epochs at the paper's budget": PAPER_EXAMPLES_SEEN / run_keys.training_size(results.config),
         }
         for key, results in runs.items()
         if results is not None
@@ -161,7 +161,8 @@ def fig4(runs: dict, profile: str):
                 if results is None:
                     missing.append(f"{split}")
                 else:
-                    n = run_keys.training_size(results)  # the images trained on, as the epochs table says
+                    # the images trained on, as the epochs table says
+                    n = run_keys.training_size(results.config)
                     curves.append(
                         Curve(results, "test", f"N_train = {n:,} ({run_keys.budget(results)})", colour)
                     )

@@ -26,7 +26,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 
 from rdvae import store, train
-from rdvae.config import OBJECTIVES, PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS, RunConfig
+from rdvae.config import (
+    DEFAULT_OBJECTIVE,
+    OBJECTIVES,
+    PAPER_BATCH_SIZE,
+    PAPER_ITERATIONS,
+    PAPER_SEEDS,
+    RunConfig,
+)
 from rdvae.data import sources, splits
 from rdvae.profiles import PROFILES, get_profile
 
@@ -62,19 +69,18 @@ def below_paper(results: store.RunResults) -> bool:
     return examples < PAPER_ITERATIONS * PAPER_BATCH_SIZE or len(cfg.seeds) < len(PAPER_SEEDS)
 
 
-def training_size(results: store.RunResults) -> int:
+def training_size(config: RunConfig) -> int:
     """N_train: the training images a run drew its minibatches from, as ``train.TrainingData.load``
     chooses them (its split of its dataset, cut to ``train_limit``, less an early-stopping run's
     validation images)."""
-    cfg = results.config
-    n = len(sources.get_split(cfg.dataset, cfg.split)[0])
-    n = min(n, cfg.train_limit) if cfg.train_limit else n
-    return n - cfg.validation_size(n)  # 0 without early stopping
+    n = len(sources.get_split(config.dataset, config.split)[0])
+    n = min(n, config.train_limit) if config.train_limit else n
+    return n - config.validation_size(n)  # 0 without early stopping
 
 
-def epochs(results: store.RunResults) -> float:
-    """Passes the run made over its training set: iterations x batch size / N_train."""
-    return results.config.iterations * results.config.batch_size / training_size(results)
+def epochs(config: RunConfig) -> float:
+    """Passes a run makes over its training set: iterations x batch size / N_train."""
+    return config.iterations * config.batch_size / training_size(config)
 
 
 Tier = tuple[str, int]  # (profile, iterations): one budget the store holds runs at
@@ -130,6 +136,15 @@ def _variants(key: RunKey) -> dict:
         else:
             raise ValueError(f"unknown run variant {variant!r} in {key}")
     return extra
+
+
+def run_key(config: RunConfig) -> RunKey:
+    """The run key of a configuration: its split and architecture, and the variants that set it apart
+    (the inverse of :func:`config_for`'s reading of them)."""
+    variants = ["early-stopping"] * config.early_stopping
+    variants += [f"dataset={config.dataset}"] * (config.dataset != "tetrominoes")
+    variants += [f"objective={config.objective}"] * (config.objective != DEFAULT_OBJECTIVE)
+    return (config.split, config.arch, *variants)
 
 
 def config_for(profile: str, key: RunKey, **overrides) -> RunConfig:

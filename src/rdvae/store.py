@@ -177,6 +177,26 @@ def stored_iterations(config: RunConfig, store: str | Path | None = None) -> lis
     return sorted(found, reverse=True)
 
 
+def stored_runs(store: str | Path | None = None) -> list[tuple[Path, RunConfig, dict]]:
+    """Every run folder in the store, by name: its path, config and provenance (``config.json`` and
+    ``provenance.json`` only, so it is quick).  Folders without a ``config.json`` (``tables/``) are
+    not runs, nor are the hidden folders :func:`save` writes before it renames them; a run folder that
+    does not parse, or whose name is not its config's run id, raises :class:`StoreError` naming it."""
+    found = []
+    for folder in sorted(path.parent for path in store_dir(store).glob("*/config.json")):
+        if folder.name.startswith("."):  # being written
+            continue
+        try:
+            run_id, config = _read_config(folder)
+            provenance = json.loads((folder / "provenance.json").read_text())
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise _unusable(folder, err) from None
+        if run_id != config.run_id or folder.name != config.run_id:
+            raise _misnamed(folder, config, run_id)
+        found.append((folder, config, provenance))
+    return found
+
+
 def _read_config(folder: Path) -> tuple[str, RunConfig]:
     """The run id a run folder's config.json records, and its config."""
     raw = json.loads((folder / "config.json").read_text())
@@ -186,6 +206,13 @@ def _read_config(folder: Path) -> tuple[str, RunConfig]:
 
 def _unusable(folder: Path, err: Exception) -> StoreError:
     return StoreError(f"run folder {folder} is unusable ({type(err).__name__}: {err}); delete it to retrain")
+
+
+def _misnamed(folder: Path, config: RunConfig, recorded: str) -> StoreError:
+    return StoreError(
+        f"run folder {folder} holds a config hashing to {config.run_id}, not {folder.name} "
+        f"(recorded {recorded}); it was edited or copied under the wrong name; delete it to retrain"
+    )
 
 
 def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
@@ -201,10 +228,7 @@ def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise _unusable(folder, err) from None
     if run_id != config.run_id or folder.name != config.run_id:
-        raise StoreError(
-            f"run folder {folder} holds a config hashing to {config.run_id}, not {folder.name} "
-            f"(recorded {run_id}); it was edited or copied under the wrong name; delete it to retrain"
-        )
+        raise _misnamed(folder, config, run_id)
     if expected is not None and config != expected:
         raise StoreError(f"run folder {folder} does not hold the requested config; delete it to retrain")
     expected_rows = 2 * len(config.betas) * len(config.seeds)

@@ -145,7 +145,9 @@ def _f4a(runs):
 def _epochs_by_size(runs, splits_: Iterable[str], arch: str) -> dict:
     """The passes over each training set the compared runs made: at a fixed number of iterations a
     smaller set is seen more often, which a comparison across sizes must be read against."""
-    return {"epochs by size, large to small N": [round(epochs(runs[(split, arch)])) for split in splits_]}
+    return {
+        "epochs by size, large to small N": [round(epochs(runs[(split, arch)].config)) for split in splits_]
+    }
 
 
 def _spread_across(runs, splits_: Iterable[str], arch: str) -> tuple[float, float, float]:

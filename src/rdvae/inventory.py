@@ -1,0 +1,119 @@
+"""What the results store holds: one row per stored configuration of a profile, with its budget and
+the compute that trained it (``rdvae runs``; chapter 14's last section).
+
+This is the evidence behind every figure and verdict, and how much of it there is.  A configuration
+trained a seed at a time (:func:`rdvae.store.seed_shards`) is stored as one folder per seed; it is one
+row here, with its seeds together.  The hours are each folder's ``provenance.json`` ``train_seconds``
+(training only, not the final evaluation; a run that continued a kept shorter one,
+``extended_from``, includes the shorter run's): a row gives their sum, which is the configuration's
+core-hours where shards trained side by side on one thread each, and the longest folder's, which is
+then the wall-clock time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rdvae import runs, store
+from rdvae.config import RunConfig
+
+
+@dataclass(frozen=True)
+class StoredConfiguration:
+    """One configuration's stored runs (one folder, or one per seed shard)."""
+
+    profile: str
+    config: RunConfig  # with every stored seed
+    folders: tuple[str, ...]  # run ids, in seed order
+    train_seconds: tuple[float, ...]  # per folder
+    devices: tuple[str, ...]  # per folder
+    finished: str  # the latest folder's finishing time (UTC, ISO 8601)
+
+    @property
+    def hours(self) -> float:
+        """Training hours summed over the folders."""
+        return sum(self.train_seconds) / 3600
+
+    @property
+    def longest_hours(self) -> float:
+        """The longest folder's training hours: the wall-clock time where shards trained side by side."""
+        return max(self.train_seconds) / 3600
+
+    def row(self) -> dict:
+        """The configuration as one table row (chapter 14, ``rdvae runs``)."""
+        cfg = self.config
+        return {
+            "configuration": runs.label(runs.run_key(cfg)),
+            "profile": self.profile,
+            "iterations": cfg.iterations,
+            "batch": cfg.batch_size,
+            "epochs": round(runs.epochs(cfg)),
+            "betas": f"{len(cfg.betas)} ({min(cfg.betas):g}-{max(cfg.betas):g})",
+            "seeds": ",".join(map(str, cfg.seeds)),
+            "hours": round(self.hours, 2),
+            "longest folder, hours": round(self.longest_hours, 2),
+            "device": "+".join(dict.fromkeys(self.devices)),
+            "finished": self.finished[:10],
+            "folders": len(self.folders),
+        }
+
+
+def stored_configurations(profile: str, folder: str | Path | None = None) -> list[StoredConfiguration]:
+    """Every configuration stored for ``profile`` (in ``folder``, by default ``results/<profile>``),
+    seed shards of one configuration merged, ordered by split, variant, architecture and iterations.
+
+    Folders merge when their configs differ only in their seeds; a seed stored twice (a whole run and
+    a shard of it) is one configuration's seed, counted once, from the whole run."""
+    folder = store.profile_store(profile) if folder is None else Path(folder)
+    groups: list[list[tuple[Path, RunConfig, dict]]] = []
+    for found in store.stored_runs(folder):
+        _, config, _ = found
+        group = next((g for g in groups if g[0][1].same_except(config, "seeds")), None)
+        if group is None:
+            groups.append([found])
+        elif not set(config.seeds) & {s for _, c, _ in group for s in c.seeds}:
+            group.append(found)
+        elif len(config.seeds) > len(group[0][1].seeds):  # a whole run beside its shards: keep the run
+            group[:] = [found]
+    merged = [_merge(profile, group) for group in groups]
+    return sorted(merged, key=_order)
+
+
+def _order(stored: StoredConfiguration) -> tuple:
+    """By split, then variant, then architecture, then iterations: the depths of one panel together."""
+    split, arch, *variants = runs.run_key(stored.config)
+    return split, variants, arch, stored.config.iterations
+
+
+def _merge(profile: str, group: list[tuple[Path, RunConfig, dict]]) -> StoredConfiguration:
+    group = sorted(group, key=lambda found: min(found[1].seeds))
+    seeds = tuple(s for _, config, _ in group for s in config.seeds)
+    return StoredConfiguration(
+        profile=profile,
+        config=replace(group[0][1], seeds=seeds),
+        folders=tuple(path.name for path, _, _ in group),
+        train_seconds=tuple(float(prov.get("train_seconds", 0.0)) for _, _, prov in group),
+        devices=tuple(str(prov.get("device", "?")) for _, _, prov in group),
+        finished=max(str(prov.get("finished", "")) for _, _, prov in group),
+    )
+
+
+def text_table(rows: list[dict]) -> list[str]:
+    """Rows as fixed-width text lines under a header (for the terminal)."""
+    if not rows:
+        return []
+    columns = list(rows[0])
+    cells = [[_text(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(line[k]) for line in cells)) for k, c in enumerate(columns)]
+    lines = [columns, *cells]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+
+
+def _text(value) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def total_hours(stored: list[StoredConfiguration]) -> float:
+    """Training hours of all of them (summed over folders)."""
+    return sum(c.hours for c in stored)

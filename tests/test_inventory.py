@@ -1,0 +1,81 @@
+"""The store's inventory (``rdvae runs``, chapter 14): one row per configuration, shards merged."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from rdvae import cli, inventory, runs, store
+from rdvae.config import RunConfig
+
+BASE = RunConfig(split="cv-0.1", arch="mlp1", betas=(0.01, 3.0), seeds=(0, 1), iterations=256)
+
+
+def _stored(root, config: RunConfig, seconds: float, device: str = "cpu", name: str | None = None):
+    """A run folder as :func:`rdvae.store.save` writes it, as far as the inventory reads it."""
+    folder = root / (name or config.run_id)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"run_id": config.run_id, **config.to_json()}))
+    provenance = {"train_seconds": seconds, "device": device, "finished": "2026-12-01T00:00:00Z"}
+    (folder / "provenance.json").write_text(json.dumps(provenance))
+    return folder
+
+
+def test_seed_shards_are_one_configuration_with_summed_and_longest_hours(tmp_path):
+    shards = store.seed_shards(BASE)
+    _stored(tmp_path, shards[0], 3600.0)
+    _stored(tmp_path, shards[1], 5400.0)
+    _stored(tmp_path, replace(BASE, iterations=512), 7200.0)  # the same configuration, trained longer
+    _stored(tmp_path, replace(BASE, arch="mlp3"), 1800.0, device="cuda")
+    (tmp_path / "tables").mkdir()  # not a run
+    _stored(tmp_path, replace(BASE, arch="cnn1"), 1.0, name=".cnn1-being-written.tmp-1")
+
+    found = inventory.stored_configurations("long", tmp_path)
+    listed = [(c.config.arch, c.config.iterations) for c in found]
+    assert listed == [("mlp1", 256), ("mlp1", 512), ("mlp3", 256)]
+    sharded = found[0]
+    assert sharded.config == BASE  # both seeds, in seed order
+    assert sharded.folders == tuple(s.run_id for s in shards)
+    assert sharded.hours == pytest.approx(2.5) and sharded.longest_hours == pytest.approx(1.5)
+    row = sharded.row()
+    assert row["configuration"] == "MLP1 CV(16k/147k)" and row["seeds"] == "0,1" and row["folders"] == 2
+    assert row["epochs"] == 2  # 256 iterations x 128 images / 16,384 (SPEC: CV(16k/147k) trains on 16,384)
+    assert found[2].row()["device"] == "cuda"
+    assert inventory.total_hours(found) == pytest.approx(2.5 + 2 + 0.5)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_whole_run_beside_its_own_shard_counts_its_seeds_once(tmp_path, monkeypatch, reverse):
+    _stored(tmp_path, BASE, 7200.0)
+    _stored(tmp_path, store.seed_shards(BASE)[0], 3600.0)
+    listed = store.stored_runs(tmp_path)
+    monkeypatch.setattr(store, "stored_runs", lambda _folder: listed[::-1] if reverse else listed)
+    (found,) = inventory.stored_configurations("long", tmp_path)
+    assert found.folders == (BASE.run_id,) and found.hours == pytest.approx(2.0)
+
+
+def test_a_misnamed_run_folder_is_an_error_naming_it(tmp_path):
+    _stored(tmp_path, BASE, 60.0, name="mlp1-cv-0.1-000000000000")
+    with pytest.raises(store.StoreError, match="mlp1-cv-0.1-000000000000.*wrong name"):
+        inventory.stored_configurations("long", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [("cv-0.1", "mlp1"), ("cv-0.1", "mlp1", "early-stopping"), ("cv-0.1", "mlp3", "objective=mi-removed"),
+     ("cv-0.1", "mlp3", "dataset=digits"), ("cd-0.4", "cnn3")],
+)  # fmt: skip
+def test_run_key_inverts_config_for(key):
+    assert runs.run_key(runs.config_for("cpu", key)) == key
+
+
+def test_runs_command_prints_each_profile_and_fails_on_a_broken_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
+    _stored(tmp_path / "long", BASE, 3600.0)
+    assert cli.main(["runs"]) == 0  # only the profiles with a store folder
+    out = capsys.readouterr().out
+    assert out.startswith(f"long: 1 configuration in {tmp_path / 'long'}, 1.0 hours of training")
+    assert "MLP1 CV(16k/147k)" in out and "cpu:" not in out
+    (tmp_path / "long" / BASE.run_id / "provenance.json").write_text("{not json")
+    assert cli.main(["runs", "--profile", "long"]) == 1
+    assert f"{BASE.run_id} is unusable" in capsys.readouterr().err
