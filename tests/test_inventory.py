@@ -11,22 +11,28 @@ from rdvae.config import RunConfig
 BASE = RunConfig(split="cv-0.1", arch="mlp1", betas=(0.01, 3.0), seeds=(0, 1), iterations=256)
 
 
-def _stored(root, config: RunConfig, seconds: float, device: str = "cpu", name: str | None = None):
+def _stored(
+    root, config: RunConfig, seconds: float, device: str = "cpu", name: str | None = None, machine=None
+):
     """A run folder as :func:`rdvae.store.save` writes it, as far as the inventory reads it."""
     folder = root / (name or config.run_id)
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({"run_id": config.run_id, **config.to_json()}))
     provenance = {"train_seconds": seconds, "device": device, "finished": "2026-12-01T00:00:00Z"}
+    if machine is not None:
+        provenance["device_name"] = machine
     (folder / "provenance.json").write_text(json.dumps(provenance))
     return folder
 
 
 def test_seed_shards_are_one_configuration_with_summed_and_longest_hours(tmp_path):
     shards = store.seed_shards(BASE)
-    _stored(tmp_path, shards[0], 3600.0)
-    _stored(tmp_path, shards[1], 5400.0)
-    _stored(tmp_path, replace(BASE, iterations=512), 7200.0)  # the same configuration, trained longer
-    _stored(tmp_path, replace(BASE, arch="mlp3"), 1800.0, device="cuda")
+    _stored(tmp_path, shards[0], 3600.0, machine="Xeon (1 threads)")
+    _stored(tmp_path, shards[1], 5400.0, machine="Xeon (1 threads)")
+    _stored(
+        tmp_path, replace(BASE, iterations=512), 7200.0, machine="cpu"
+    )  # trained longer; older provenance
+    _stored(tmp_path, replace(BASE, arch="mlp3"), 1800.0, device="cuda", machine="NVIDIA H200")
     (tmp_path / "tables").mkdir()  # not a run
     _stored(tmp_path, replace(BASE, arch="cnn1"), 1.0, name=".cnn1-being-written.tmp-1")
 
@@ -40,7 +46,8 @@ def test_seed_shards_are_one_configuration_with_summed_and_longest_hours(tmp_pat
     row = sharded.row()
     assert row["configuration"] == "MLP1 CV(16k/147k)" and row["seeds"] == "0,1" and row["folders"] == 2
     assert row["epochs"] == 2  # 256 iterations x 128 images / 16,384 (SPEC: CV(16k/147k) trains on 16,384)
-    assert found[2].row()["device"] == "cuda"
+    assert row["machine"] == "Xeon (1 threads)" and found[1].row()["machine"] == "not recorded"
+    assert found[2].row()["device"] == "cuda" and found[2].row()["machine"] == "NVIDIA H200"
     assert inventory.total_hours(found) == pytest.approx(2.5 + 2 + 0.5)
 
 

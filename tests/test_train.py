@@ -3,6 +3,7 @@ diverging member leaves the others untouched, and the store refuses what it cann
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import torch
 
 from rdvae import store, train
 from rdvae.config import RunConfig
+from rdvae.device import cpu_model
 from rdvae.evaluate import evaluate_partition, evaluate_run
 from rdvae.models import _member_slices
 
@@ -437,6 +439,7 @@ def uninterrupted(tmp_path_factory):
     provenance = json.loads((folder / "provenance.json").read_text())
     # rdvae train sets the flag before torch starts its threads, so every thread flushed denormals
     assert provenance["flush_denormal"] is True and provenance["denormals_flushed"] == "all threads"
+    assert re.fullmatch(re.escape(cpu_model()) + r" \(\d+ threads\)", provenance["device_name"])
     return {name: (folder / name).read_text() for name in ("members.csv", "curves.csv")}
 
 

@@ -28,6 +28,7 @@ class StoredConfiguration:
     folders: tuple[str, ...]  # run ids, in seed order
     train_seconds: tuple[float, ...]  # per folder
     devices: tuple[str, ...]  # per folder
+    machines: tuple[str, ...]  # per folder: the GPU, or the CPU model and threads (where recorded)
     finished: str  # the latest folder's finishing time (UTC, ISO 8601)
 
     @property
@@ -54,6 +55,7 @@ class StoredConfiguration:
             "hours": round(self.hours, 2),
             "longest folder, hours": round(self.longest_hours, 2),
             "device": "+".join(dict.fromkeys(self.devices)),
+            "machine": " + ".join(dict.fromkeys(self.machines)),
             "finished": self.finished[:10],
             "folders": len(self.folders),
         }
@@ -95,6 +97,7 @@ def _merge(profile: str, group: list[tuple[Path, RunConfig, dict]]) -> StoredCon
         folders=tuple(path.name for path, _, _ in group),
         train_seconds=tuple(float(prov.get("train_seconds", 0.0)) for _, _, prov in group),
         devices=tuple(str(prov.get("device", "?")) for _, _, prov in group),
+        machines=tuple(_machine(prov) for _, _, prov in group),
         finished=max(str(prov.get("finished", "")) for _, _, prov in group),
     )
 
@@ -108,6 +111,12 @@ def text_table(rows: list[dict]) -> list[str]:
     widths = [max(len(c), *(len(line[k]) for line in cells)) for k, c in enumerate(columns)]
     lines = [columns, *cells]
     return ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+
+
+def _machine(provenance: dict) -> str:
+    """What a run trained on; runs stored before the CPU model was recorded say only "cpu"."""
+    name = str(provenance.get("device_name", ""))
+    return "not recorded" if name in ("", "cpu") else name
 
 
 def _text(value) -> str:

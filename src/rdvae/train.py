@@ -52,7 +52,7 @@ import rdvae
 from rdvae import estimators, kept_states, paths, store
 from rdvae.config import DEFAULT_OBJECTIVE, RunConfig
 from rdvae.data import sources
-from rdvae.device import cuda_fp32_precision, denormals_flushed, resolve_device
+from rdvae.device import cpu_model, cuda_fp32_precision, denormals_flushed, resolve_device
 from rdvae.models import StackedVAE, get_architecture, member_generator
 
 CPU_STACK = {"mlp": 4, "cnn": 1}  # members per stack on a CPU, by architecture kind; all members on a GPU
@@ -531,6 +531,13 @@ class Trainer:
         if cfg.early_stopping:
             self.restore_best()
 
+    def device_name(self) -> str:
+        """The GPU's name, or the CPU's model and the threads torch trains with: what the training
+        time of a run was measured on."""
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return f"{cpu_model()} ({torch.get_num_threads()} threads)"
+
     def provenance(self) -> dict:
         return {
             "rdvae": rdvae.__version__,
@@ -538,7 +545,7 @@ class Trainer:
             "git_commits": self.commits,  # every process's, in order (since commits were kept)
             "torch": torch.__version__,
             "device": str(self.device),
-            "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
+            "device_name": self.device_name(),
             "stacks": [len(g) for g in self.groups],
             "tf32": self.tf32,
             "flush_denormal": self.flush_denormal,
