@@ -508,6 +508,32 @@ def test_every_budget_holding_a_claims_runs_gives_a_verdict_and_changes_are_name
     assert "6,000 iterations x 2 seeds" in table and "50,000 iterations x 2 seeds" in table
 
 
+def test_a_claim_waits_at_the_more_trained_budget_holding_most_of_its_runs():
+    from rdvae.runs import Evidence
+
+    one, three = ("default", "mlp1"), ("default", "mlp3")
+    tiers = {
+        one: {(profile, n): fake(*one, monotone, iterations=n)
+              for profile, n in (("cpu", 6000), ("long", 50_000), ("long", 100_000))},
+        three: {("cpu", 6000): fake(*three, monotone, iterations=6000)},
+    }  # fmt: skip
+    claim = ledger.CLAIMS["F3a"]
+    evidence = Evidence("cpu", tiers)
+    assert claim.evaluate(evidence, "cpu").decided_at == "cpu"
+    # long 100k and long 50k each hold one of the two runs: the more trained is named
+    assert claim.waiting_for(evidence) == (("long", 100_000), [three])
+    assert ledger.waiting_for([claim], evidence) == {
+        "F3a": "long (100,000 it): 1 of 2 runs stored; lacks MLP3 Default(82k/82k)"
+    }
+    tiers[three][("long", 50_000)] = fake(*three, monotone, iterations=50_000)
+    evidence = Evidence("cpu", tiers)
+    assert claim.evaluate(evidence, "cpu").budget == "50,000 iterations x 2 seeds"
+    assert claim.waiting_for(evidence) == (("long", 100_000), [three])
+    tiers[three][("long", 100_000)] = fake(*three, monotone, iterations=100_000)
+    assert claim.waiting_for(Evidence("cpu", tiers)) is None  # decided at the most trained budget
+    assert ledger.waiting_for([claim], Evidence("cpu", tiers)) == {}
+
+
 def test_the_verdicts_command_prints_what_the_ledger_decides(tmp_path, monkeypatch, capsys):
     from rdvae import cli, store
     from rdvae.runs import config_for

@@ -67,6 +67,7 @@ from rdvae.ledger.verdicts import (
     describe,
     evaluate,
     keys_for,
+    waiting_for,
 )
 
 __all__ = [
@@ -76,5 +77,5 @@ __all__ = [
     "claims_for", "describe", "evaluate", "figure7_claims", "gaps", "interior_minimum_rise", "keys_for",
     "monotone_as_beta_decreases", "pair_tolerance", "paper_claims", "standard_error",
     "steps_as_beta_decreases", "still_falling", "still_falling_text", "u_shape", "u_shape_holds_from",
-    "u_shape_over_training", "worst_rise_as_beta_decreases",
+    "u_shape_over_training", "waiting_for", "worst_rise_as_beta_decreases",
 ]  # fmt: skip

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from rdvae.config import PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS
 from rdvae.ledger.shapes import Runs, Undecidable, still_falling_text
 from rdvae.profiles import get_profile
-from rdvae.runs import Evidence, Tier, below_paper, tier_name, tier_order
+from rdvae.runs import Evidence, Tier, below_paper, label, tier_name, tier_order
 from rdvae.store import TableResults
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this profile"
@@ -73,6 +73,19 @@ class Claim:
     def budgets_holding(self, evidence: Evidence) -> list[Tier]:
         """The tiers of ``evidence`` (most-trained first) that hold every run this claim compares."""
         return [t for t in evidence.tiers if all(evidence.at(t).get(key) is not None for key in self.needs)]
+
+    def waiting_for(self, evidence: Evidence) -> tuple[Tier, list[tuple]] | None:
+        """Of the tiers more trained than every one that holds all the runs this claim compares, the
+        one holding most of them (the more trained on a tie), with the runs it lacks: once those are
+        trained, the claim is decided there.  None where no such tier holds any."""
+        holding = self.budgets_holding(evidence)
+        above = evidence.tiers[: evidence.tiers.index(holding[0])] if holding else evidence.tiers
+        lacking = {tier: [key for key in self.needs if evidence.at(tier).get(key) is None] for tier in above}
+        partial = [tier for tier in above if len(lacking[tier]) < len(self.needs)]
+        if not partial:
+            return None
+        closest = min(partial, key=lambda tier: len(lacking[tier]))  # the first, most trained, on a tie
+        return closest, lacking[closest]
 
     def evaluate_at_every_budget(self, evidence: Evidence) -> dict[Tier, Verdict]:
         """This claim's verdict at each of :meth:`budgets_holding`; the first is :meth:`evaluate`'s."""
@@ -140,6 +153,21 @@ def budget_history(found: dict[Tier, Verdict]) -> str:
     """One claim's verdicts (:func:`at_every_budget`), least-trained first, e.g.
     ``"cpu (6,000 it): not reproduced -> long (50,000 it): reproduced"``."""
     return " -> ".join(f"{tier_name(t)}: {found[t].status}" for t in tier_order(found)[::-1])
+
+
+def waiting_for(claims: Iterable[Claim], evidence: Evidence) -> dict[str, str]:
+    """Per claim that a more-trained budget would decide once some runs are trained
+    (:meth:`Claim.waiting_for`), e.g. ``"long (50,000 it): 5 of 8 runs stored; lacks MLP3
+    CV(33k/131k), ..."``."""
+    found = {}
+    for claim in claims:
+        if (waiting := claim.waiting_for(evidence)) is not None:
+            tier, lacking = waiting
+            found[claim.id] = (
+                f"{tier_name(tier)}: {len(claim.needs) - len(lacking)} of {len(claim.needs)} runs stored; "
+                "lacks " + ", ".join(label(key) for key in lacking)
+            )
+    return found
 
 
 def changes_with_budget(by_claim: dict[str, dict[Tier, Verdict]]) -> dict[str, str]:
