@@ -61,6 +61,13 @@ def test_a_whole_run_beside_its_own_shard_counts_its_seeds_once(tmp_path, monkey
     assert found.folders == (BASE.run_id,) and found.hours == pytest.approx(2.0)
 
 
+def test_a_run_of_a_dataset_whose_files_are_not_here_is_listed_without_its_epochs(tmp_path, monkeypatch):
+    monkeypatch.setenv("RDVAE_DATA", str(tmp_path / "no-data"))
+    _stored(tmp_path / "store", replace(BASE, dataset="mnist"), 60.0)
+    (found,) = inventory.stored_configurations("cpu", tmp_path / "store")
+    assert found.row()["configuration"] == "MLP1 mnist cv-0.1" and found.row()["epochs"] == "?"
+
+
 def test_a_misnamed_run_folder_is_an_error_naming_it(tmp_path):
     _stored(tmp_path, BASE, 60.0, name="mlp1-cv-0.1-000000000000")
     with pytest.raises(store.StoreError, match="mlp1-cv-0.1-000000000000.*wrong name"):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rdvae import runs, store
 from rdvae.config import RunConfig
+from rdvae.data.images import DatasetFileError
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class StoredConfiguration:
             "profile": self.profile,
             "iterations": cfg.iterations,
             "batch": cfg.batch_size,
-            "epochs": round(runs.epochs(cfg)),
+            "epochs": _epochs(cfg),
             "betas": f"{len(cfg.betas)} ({min(cfg.betas):g}-{max(cfg.betas):g})",
             "seeds": ",".join(map(str, cfg.seeds)),
             "hours": round(self.hours, 2),
@@ -111,6 +112,15 @@ def text_table(rows: list[dict]) -> list[str]:
     widths = [max(len(c), *(len(line[k]) for line in cells)) for k, c in enumerate(columns)]
     lines = [columns, *cells]
     return ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+
+
+def _epochs(config: RunConfig) -> int | str:
+    """The passes over its training set a run made, or "?" for a dataset whose files (which give the
+    split's size) are not on this machine: its run was stored where they were."""
+    try:
+        return round(runs.epochs(config))
+    except DatasetFileError:
+        return "?"
 
 
 def _machine(provenance: dict) -> str:
