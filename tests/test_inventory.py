@@ -59,6 +59,11 @@ def test_a_whole_run_beside_its_own_shard_counts_its_seeds_once(tmp_path, monkey
     monkeypatch.setattr(store, "stored_runs", lambda _folder: listed[::-1] if reverse else listed)
     (found,) = inventory.stored_configurations("long", tmp_path)
     assert found.folders == (BASE.run_id,) and found.hours == pytest.approx(2.0)
+    monkeypatch.undo()
+    third = _stored(tmp_path, replace(BASE, seeds=(2,)), 1800.0)  # a further seed, trained apart
+    (found,) = inventory.stored_configurations("long", tmp_path)
+    assert found.config.seeds == (0, 1, 2) and found.folders == (BASE.run_id, third.name)
+    assert found.hours == pytest.approx(2.5)
 
 
 def test_a_run_of_a_dataset_whose_files_are_not_here_is_listed_without_its_epochs(tmp_path, monkeypatch):

@@ -70,15 +70,14 @@ def stored_configurations(profile: str, folder: str | Path | None = None) -> lis
     a shard of it) is one configuration's seed, counted once, from the whole run."""
     folder = store.profile_store(profile) if folder is None else Path(folder)
     groups: list[list[tuple[Path, RunConfig, dict]]] = []
-    for found in store.stored_runs(folder):
+    for found in sorted(store.stored_runs(folder), key=lambda f: -len(f[1].seeds)):  # runs before shards
         _, config, _ = found
         group = next((g for g in groups if g[0][1].same_except(config, "seeds")), None)
         if group is None:
             groups.append([found])
         elif not set(config.seeds) & {s for _, c, _ in group for s in c.seeds}:
             group.append(found)
-        elif len(config.seeds) > len(group[0][1].seeds):  # a whole run beside its shards: keep the run
-            group[:] = [found]
+        # else: a shard of a run listed already, whose seeds count once, from the run
     merged = [_merge(profile, group) for group in groups]
     return sorted(merged, key=_order)
 
