@@ -12,13 +12,19 @@ BASE = RunConfig(split="cv-0.1", arch="mlp1", betas=(0.01, 3.0), seeds=(0, 1), i
 
 
 def _stored(
-    root, config: RunConfig, seconds: float, device: str = "cpu", name: str | None = None, machine=None
+    root,
+    config: RunConfig,
+    seconds: float,
+    device: str = "cpu",
+    name: str | None = None,
+    machine=None,
+    finished: str = "2026-12-01T00:00:00Z",
 ):
     """A run folder as :func:`rdvae.store.save` writes it, as far as the inventory reads it."""
     folder = root / (name or config.run_id)
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({"run_id": config.run_id, **config.to_json()}))
-    provenance = {"train_seconds": seconds, "device": device, "finished": "2026-12-01T00:00:00Z"}
+    provenance = {"train_seconds": seconds, "device": device, "finished": finished}
     if machine is not None:
         provenance["device_name"] = machine
     (folder / "provenance.json").write_text(json.dumps(provenance))
@@ -98,3 +104,17 @@ def test_runs_command_prints_each_profile_and_fails_on_a_broken_folder(tmp_path,
     (tmp_path / "long" / BASE.run_id / "provenance.json").write_text("{not json")
     assert cli.main(["runs", "--profile", "long"]) == 1
     assert f"{BASE.run_id} is unusable" in capsys.readouterr().err
+
+
+def test_the_run_alike_in_cost_steps_the_same_whatever_its_split_and_is_the_latest(tmp_path):
+    _stored(tmp_path, BASE, 3600.0, finished="2026-11-01T00:00:00Z")
+    _stored(tmp_path, replace(BASE, split="default"), 5400.0, finished="2026-12-02T00:00:00Z")
+    _stored(tmp_path, replace(BASE, split="checkerboard", arch="mlp3"), 60.0)  # another architecture
+    _stored(tmp_path, replace(BASE, split="cv-0.2", iterations=512), 60.0)  # another budget
+    _stored(tmp_path, replace(BASE, split="cv-0.05", early_stopping=True), 60.0)  # stops on its own
+    stored = inventory.stored_configurations("long", tmp_path)
+    found = inventory.alike_in_cost(replace(BASE, split="cv-0.35"), stored)
+    assert found.config.split == "default" and found.hours == pytest.approx(1.5)
+    assert inventory.alike_in_cost(replace(BASE, seeds=(0,)), stored) is None  # half the members per step
+    assert inventory.alike_in_cost(replace(BASE, dataset="mnist"), stored) is None
+    assert inventory.alike_in_cost(replace(BASE, objective="mi-removed", batch_size=512), stored) is None

@@ -534,6 +534,31 @@ def test_a_claim_waits_at_the_more_trained_budget_holding_most_of_its_runs():
     assert ledger.waiting_for([claim], Evidence("cpu", tiers)) == {}
 
 
+def test_the_runs_to_train_are_those_of_the_claims_closest_to_a_more_trained_budget_first():
+    from rdvae.runs import Evidence, command
+
+    one, three = ("default", "mlp1"), ("default", "mlp3")
+    sizes = [(f"cv-{r}", arch) for r in ("0.35", "0.2", "0.1", "0.05") for arch in ("mlp1", "mlp3")]
+    tiers = {key: {("cpu", 6000): fake(*key, monotone)} for key in (one, three, *sizes)}
+    tiers[one][("long", 100_000)] = fake(*one, monotone, iterations=100_000)
+    for key in sizes[:6]:
+        tiers[key][("long", 50_000)] = fake(*key, monotone, iterations=50_000)
+    evidence = Evidence("cpu", tiers)
+    claims = [ledger.CLAIMS[name] for name in ("F4a", "F3a", "F3b")]
+    to_train = ledger.runs_to_train(claims, evidence)
+    assert [(r.tier, r.key, r.claims, r.fewest_lacking) for r in to_train] == [
+        (("long", 100_000), three, ("F3a", "F3b"), 1),  # one run from deciding two claims
+        (("long", 50_000), ("cv-0.05", "mlp1"), ("F4a",), 2),
+        (("long", 50_000), ("cv-0.05", "mlp3"), ("F4a",), 2),
+    ]
+    assert command("long", three, 100_000) == (
+        "rdvae train --profile long --arch mlp3 --split default --iterations 100000 --store results/long"
+    )
+    assert command("long", three, 50_000) == command("long", three)  # the profile's own budget
+    tiers[three][("long", 100_000)] = fake(*three, monotone, iterations=100_000)
+    assert ledger.runs_to_train([ledger.CLAIMS["F3a"]], Evidence("cpu", tiers)) == []
+
+
 def test_the_verdicts_command_prints_what_the_ledger_decides(tmp_path, monkeypatch, capsys):
     from rdvae import cli, store
     from rdvae.runs import config_for
@@ -554,6 +579,8 @@ def test_the_verdicts_command_prints_what_the_ledger_decides(tmp_path, monkeypat
     assert "D3 - D1" in out  # --numbers
     history = f"cpu (6,000 it): {ledger.NOT_REPRODUCED} -> long (50,000 it): {ledger.NOT_REPRODUCED}"
     assert f"F3b   {history}" in out
+    assert cli.main(["verdicts", "--claims", "F3a", "--next"]) == 0
+    assert "none: every claim is decided at the most-trained budget" in capsys.readouterr().out
     assert cli.main(["verdicts", "--claims", "F3z"]) == 1
     assert "unknown claim(s) F3z; choose from F3a" in capsys.readouterr().err
 
@@ -593,3 +620,27 @@ def test_the_u_shape_is_traced_along_the_learning_curves():
     assert figures.u_shape_onset(results) == (over, onset)
     early = RunResults(final.config, final.members, [r for r in curves if r["iteration"] <= 3000], {}, {})
     assert figures.u_shape_onset(early)[1] == "not U-shaped at its last evaluation (iteration 3,000)"
+
+
+def test_the_verdicts_command_names_the_next_runs_with_the_hours_an_alike_run_took(
+    tmp_path, monkeypatch, capsys
+):
+    import json
+
+    from rdvae import cli, store
+    from rdvae.runs import config_for
+
+    monkeypatch.setenv("RDVAE_STORE", str(tmp_path))
+    stored = [("cpu", ("default", "mlp1")), ("cpu", ("default", "mlp3")), ("long", ("default", "mlp1"))]
+    stored += [("long", ("cv-0.1", "mlp3"))]  # not a run F3a compares, but alike in cost to its MLP3 one
+    for profile, key in stored:
+        config = config_for(profile, key)
+        made = fake(*key, monotone, betas=config.betas, seeds=config.seeds)
+        store.save(RunResults(config, made.members, [], {}, {"device": "cpu"}), store.profile_store(profile))
+    alike = store.profile_store("long") / config_for("long", ("cv-0.1", "mlp3")).run_id / "provenance.json"
+    alike.write_text(json.dumps({**json.loads(alike.read_text()), "train_seconds": 7200.0}))
+    assert cli.main(["verdicts", "--claims", "F3a", "--next"]) == 0
+    out = capsys.readouterr().out
+    assert "  rdvae train --profile long --arch mlp3 --split default --store results/long\n" in out
+    assert "for F3a at long (50,000 it) (lacking 1 run(s) there)" in out
+    assert "should take about as long as MLP3 CV(16k/147k) did: 2.0 h of training" in out

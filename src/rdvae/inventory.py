@@ -102,6 +102,20 @@ def _merge(profile: str, group: list[tuple[Path, RunConfig, dict]]) -> StoredCon
     )
 
 
+def alike_in_cost(config: RunConfig, stored: list[StoredConfiguration]) -> StoredConfiguration | None:
+    """Of ``stored``, the configuration whose training hours best foretell ``config``'s, the latest
+    finished: one whose step costs the same, whatever its split (the same dataset, architecture, objective,
+    batch size, iterations and number of members) and that stops when ``config`` does (early stopping
+    or not).  None if none is alike."""
+
+    def cost_terms(c: RunConfig) -> tuple:
+        members = len(c.betas) * len(c.seeds)
+        return c.dataset, c.arch, c.objective, c.batch_size, c.iterations, c.early_stopping, members
+
+    alike = [c for c in stored if cost_terms(c.config) == cost_terms(config)]
+    return max(alike, key=lambda c: c.finished, default=None)
+
+
 def text_table(rows: list[dict]) -> list[str]:
     """Rows as fixed-width text lines under a header (for the terminal)."""
     if not rows:

@@ -161,11 +161,14 @@ def label(key: RunKey) -> str:
     return f"{arch.upper()} {where}" + (" early stopping" if extra.get("early_stopping") else "") + objective
 
 
-def command(profile: str, key: RunKey) -> str:
-    """The ``rdvae train`` command that produces ``key`` at ``profile``."""
+def command(profile: str, key: RunKey, iterations: int | None = None) -> str:
+    """The ``rdvae train`` command that produces ``key`` at ``profile`` (trained for ``iterations``,
+    by default the profile's)."""
     split, arch, *_ = key
     extra = _variants(key)
-    flags = " --early-stopping" if extra.get("early_stopping") else ""
+    longer = iterations not in (None, config_for(profile, key).iterations)
+    flags = f" --iterations {iterations}" if longer else ""
+    flags += " --early-stopping" if extra.get("early_stopping") else ""
     flags += f" --dataset {extra['dataset']}" if "dataset" in extra else ""
     flags += f" --objective {extra['objective']}" if "objective" in extra else ""
     return f"rdvae train --profile {profile} --arch {arch} --split {split}{flags} --store results/{profile}"

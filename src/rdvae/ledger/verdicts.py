@@ -170,6 +170,34 @@ def waiting_for(claims: Iterable[Claim], evidence: Evidence) -> dict[str, str]:
     return found
 
 
+@dataclass(frozen=True)
+class RunToTrain:
+    """A run that a more-trained budget lacks for some claims (:meth:`Claim.waiting_for`)."""
+
+    tier: Tier  # where it is lacking
+    key: tuple  # the run key
+    claims: tuple[str, ...]  # the claims waiting for it there
+    fewest_lacking: int  # the fewest runs any of those claims still lacks there, this one included
+
+
+def runs_to_train(claims: Iterable[Claim], evidence: Evidence) -> list[RunToTrain]:
+    """Every run some claim waits for (:meth:`Claim.waiting_for`), once per budget, with the claims
+    it would help decide; the runs of the claims closest to being decided (fewest runs lacking) first,
+    then in the order the claims name them.  Training them, in this order, moves claims to more-trained
+    budgets soonest (``rdvae verdicts --next``)."""
+    waiting: dict[tuple[Tier, tuple], list[tuple[str, int]]] = {}
+    for claim in claims:
+        if (found := claim.waiting_for(evidence)) is not None:
+            tier, lacking = found
+            for key in lacking:
+                waiting.setdefault((tier, key), []).append((claim.id, len(lacking)))
+    listed = [
+        RunToTrain(tier, key, tuple(c for c, _ in by), min(n for _, n in by))
+        for (tier, key), by in waiting.items()
+    ]
+    return sorted(listed, key=lambda run: run.fewest_lacking)  # stable: ties keep the claims' order
+
+
 def changes_with_budget(by_claim: dict[str, dict[Tier, Verdict]]) -> dict[str, str]:
     """The claims whose verdict differs between budgets, each with its :func:`budget_history`."""
     return {
