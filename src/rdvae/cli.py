@@ -165,7 +165,7 @@ def _cmd_progress(args) -> int:
 
 
 def _cmd_verdicts(args) -> int:
-    from rdvae import ledger, store
+    from rdvae import inventory, ledger, store
     from rdvae.runs import get_runs
 
     claims = ledger.paper_claims()
@@ -193,37 +193,8 @@ def _cmd_verdicts(args) -> int:
                 print(f"      waiting at {waiting[claim]}")
     if args.next:
         print("\nruns that would decide claims at a more-trained budget, closest to deciding first:")
-        print("\n".join(_runs_to_train_lines(ledger.runs_to_train(claims, runs))))
+        print("\n".join(inventory.training_plan(ledger.runs_to_train(claims, runs))))
     return 0
-
-
-def _runs_to_train_lines(to_train) -> list[str]:
-    """Each run to train (:func:`rdvae.ledger.runs_to_train`) as its command, then the claims it is
-    for and the hours an alike stored run took (:func:`rdvae.inventory.alike_in_cost`)."""
-    from rdvae import inventory
-    from rdvae.runs import command, config_for, label, run_key, tier_name
-
-    if not to_train:
-        return ["  none: every claim is decided at the most-trained budget that holds any of its runs"]
-    stored: dict[str, list] = {}
-    lines = []
-    for run in to_train:
-        profile, iterations = run.tier
-        if profile not in stored:
-            stored[profile] = inventory.stored_configurations(profile)
-        alike = inventory.alike_in_cost(config_for(profile, run.key, iterations=iterations), stored[profile])
-        cost = (
-            f"{label(run.key)} should take about as long as {label(run_key(alike.config))} "
-            f"did: {alike.hours:.1f} h of training, {alike.longest_hours:.1f} h for its longest folder"
-            if alike
-            else f"no alike run is stored at {profile} to tell how long {label(run.key)} takes"
-        )
-        lines += [
-            f"  {command(profile, run.key, iterations)}",
-            f"      for {', '.join(run.claims)} at {tier_name(run.tier)} "
-            f"(lacking {run.fewest_lacking} run(s) there); {cost}",
-        ]
-    return lines
 
 
 def _cmd_runs(args) -> int:

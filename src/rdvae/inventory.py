@@ -149,3 +149,31 @@ def _text(value) -> str:
 def total_hours(stored: list[StoredConfiguration]) -> float:
     """Training hours of all of them (summed over folders)."""
     return sum(c.hours for c in stored)
+
+
+def training_plan(to_train: list) -> list[str]:
+    """Each run to train (:func:`rdvae.ledger.runs_to_train`, in its order) as its ``rdvae train``
+    command, then the claims it is for and the hours an alike stored run took (:func:`alike_in_cost`):
+    ``rdvae verdicts --next`` and chapter 14."""
+    if not to_train:
+        return ["  none: every claim is decided at the most-trained budget that holds any of its runs"]
+    stored: dict[str, list[StoredConfiguration]] = {}
+    lines = []
+    for run in to_train:
+        profile, iterations = run.tier
+        if profile not in stored:
+            stored[profile] = stored_configurations(profile)
+        alike = alike_in_cost(runs.config_for(profile, run.key, iterations=iterations), stored[profile])
+        name = runs.label(run.key)
+        cost = (
+            f"{name} should take about as long as {runs.label(runs.run_key(alike.config))} did: "
+            f"{alike.hours:.1f} h of training, {alike.longest_hours:.1f} h for its longest folder"
+            if alike
+            else f"no alike run is stored at {profile} to tell how long {name} takes"
+        )
+        lines += [
+            f"  {runs.command(profile, run.key, iterations)}",
+            f"      for {', '.join(run.claims)} at {runs.tier_name(run.tier)} "
+            f"(lacking {run.fewest_lacking} run(s) there); {cost}",
+        ]
+    return lines
