@@ -77,8 +77,7 @@ __all__ = [
     "NOT_REPRODUCED", "PAPER_BUDGET", "REPRODUCED", "THEORY_CLAIMS", "TOL_FLOOR", "U_SHAPE", "Claim",
     "RunToTrain", "Runs", "Undecidable", "Verdict", "at_every_budget", "budget_history",
     "changes_with_budget", "claims_for", "describe", "evaluate", "figure7_claims", "gaps",
-    "interior_minimum_rise", "keys_for",
-    "monotone_as_beta_decreases", "pair_tolerance", "paper_claims", "runs_to_train", "standard_error",
-    "steps_as_beta_decreases", "still_falling", "still_falling_text", "u_shape", "u_shape_holds_from",
-    "u_shape_over_training", "waiting_for", "worst_rise_as_beta_decreases",
+    "interior_minimum_rise", "keys_for", "monotone_as_beta_decreases", "pair_tolerance", "paper_claims",
+    "runs_to_train", "standard_error", "steps_as_beta_decreases", "still_falling", "still_falling_text",
+    "u_shape", "u_shape_holds_from", "u_shape_over_training", "waiting_for", "worst_rise_as_beta_decreases",
 ]  # fmt: skip
