@@ -644,3 +644,13 @@ def test_the_verdicts_command_names_the_next_runs_with_the_hours_an_alike_run_to
     assert "  rdvae train --profile long --arch mlp3 --split default --store results/long\n" in out
     assert "for F3a at long (50,000 it) (lacking 1 run(s) there)" in out
     assert "should take about as long as MLP3 CV(16k/147k) did: 2.0 h of training" in out
+
+
+def test_f8_names_the_papers_large_betas_its_grid_lacks():
+    runs = {(s, a): fake(s, a, monotone) for s, a in [("cv-0.1", "mlp1"), ("cv-0.1", "mlp3")]}
+    missing = "paper's betas > 1 missing from this grid"
+    for claim in ("F8a", "F8c"):
+        assert ledger.CLAIMS[claim].evaluate(runs, "cpu").numbers[missing] == [2.0, 5.0], claim
+    wide = (0.01, 0.1, 1.0, 2.0, 3.0, 5.0)
+    runs = {k: fake(*k, monotone, betas=wide) for k in runs}
+    assert missing not in ledger.CLAIMS["F8a"].evaluate(runs, "cpu").numbers
