@@ -654,3 +654,56 @@ def test_f8_names_the_papers_large_betas_its_grid_lacks():
     wide = (0.01, 0.1, 1.0, 2.0, 3.0, 5.0)
     runs = {k: fake(*k, monotone, betas=wide) for k in runs}
     assert missing not in ledger.CLAIMS["F8a"].evaluate(runs, "cpu").numbers
+
+
+def test_the_runs_to_start_are_those_of_claims_no_more_trained_budget_holds_a_run_of():
+    from rdvae.runs import Evidence
+
+    one, three = ("default", "mlp1"), ("default", "mlp3")
+    sizes = [(f"cv-{r}", arch) for r in ("0.35", "0.2", "0.1", "0.05") for arch in ("mlp1", "mlp3")]
+    tiers = {key: {("cpu", 6000): fake(*key, monotone)} for key in (one, three, *sizes)}
+    tiers[sizes[0]][("long", 50_000)] = fake(*sizes[0], monotone, iterations=50_000)
+    claims = [ledger.CLAIMS[name] for name in ("F4a", "F3a", "F3b")]
+    to_start = ledger.runs_to_start(claims, Evidence("cpu", tiers), "long")
+    # F4a holds a run at long, so it waits there (runs_to_train); F3a and F3b share both their runs
+    assert [(r.tier, r.key, r.claims, r.fewest_lacking) for r in to_start] == [
+        (("long", 50_000), one, ("F3a", "F3b"), 2),
+        (("long", 50_000), three, ("F3a", "F3b"), 2),
+    ]
+    assert ledger.runs_to_start(claims, Evidence("cpu", tiers), "cpu") == []  # decided there already
+    a8 = ledger.CLAIMS["A8"]
+    a8_tiers = {key: {("cpu", 1500): fake(*key[:2], monotone, iterations=1500)} for key in a8.needs}
+    a8_runs = ledger.runs_to_start([a8], Evidence("cpu", a8_tiers), "long")
+    # the objective variants train at batch 512 for the epochs of the profile's 50,000 at batch 128
+    assert {r.tier for r in a8_runs} == {("long", 12_500)} and len(a8_runs) == len(a8.needs)
+    tiers[one][("long", 50_000)] = fake(*one, monotone, iterations=50_000)
+    tiers[three][("long", 50_000)] = fake(*three, monotone, iterations=50_000)
+    assert ledger.runs_to_start(claims, Evidence("cpu", tiers), "long") == []  # decided at long
+
+
+def test_the_verdicts_command_then_names_the_runs_of_claims_never_trained_above(
+    tmp_path, monkeypatch, capsys
+):
+    from rdvae import cli, store
+    from rdvae.runs import config_for
+
+    monkeypatch.setenv("RDVAE_STORE", str(tmp_path))
+    for key in (("default", "mlp1"), ("default", "mlp3")):
+        config = config_for("cpu", key)
+        made = fake(*key, monotone, betas=config.betas, seeds=config.seeds)
+        store.save(RunResults(config, made.members, [], {}, {"device": "cpu"}), store.profile_store("cpu"))
+    assert cli.main(["verdicts", "--claims", "F3a", "--next"]) == 0
+    out = capsys.readouterr().out
+    then = out.index("then, for the claims of which no budget above cpu holds a run, their runs at long")
+    assert out.index("  rdvae train --profile long --arch mlp1 --split default --store results/long\n") > then
+    assert "for F3a at long (50,000 it) (lacking 2 run(s) there)" in out
+    assert cli.main(["verdicts", "--profile", "long", "--claims", "F3a", "--next"]) == 0
+    out = capsys.readouterr().out  # a build at long does not read the cpu store: the next profile up
+    assert "no budget above long holds a run, their runs at paper" in out
+    assert "rdvae train --profile paper --arch mlp3 --split default --store results/paper\n" in out
+
+
+def test_the_profile_above_each():
+    from rdvae.runs import profile_above
+
+    assert [profile_above(p) for p in ("cpu", "long", "paper", "smoke")] == ["long", "paper", None, None]

@@ -166,7 +166,7 @@ def _cmd_progress(args) -> int:
 
 def _cmd_verdicts(args) -> int:
     from rdvae import inventory, ledger, store
-    from rdvae.runs import get_runs
+    from rdvae.runs import get_runs, profile_above
 
     claims = ledger.paper_claims()
     if args.claims:
@@ -194,6 +194,11 @@ def _cmd_verdicts(args) -> int:
     if args.next:
         print("\nruns that would decide claims at a more-trained budget, closest to deciding first:")
         print("\n".join(inventory.training_plan(ledger.runs_to_train(claims, runs))))
+        above = profile_above(args.profile)
+        if above and (to_start := ledger.runs_to_start(claims, runs, above)):
+            print(f"\nthen, for the claims of which no budget above {args.profile} holds a run, "
+                  f"their runs at {above}, the claims comparing fewest runs first:")  # fmt: skip
+            print("\n".join(inventory.training_plan(to_start)))
     return 0
 
 
@@ -356,7 +361,8 @@ def parser() -> argparse.ArgumentParser:
     verdicts.add_argument(
         "--next",
         action="store_true",
-        help="also the rdvae train commands of the runs that would decide claims at a more-trained budget",
+        help="also the rdvae train commands of the runs that would decide claims at a more-trained budget, "
+        "then those of the claims no more-trained budget holds any run of, at the next profile up",
     )
     verdicts.set_defaults(run=_cmd_verdicts)
 

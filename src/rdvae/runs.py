@@ -50,6 +50,13 @@ def candidate_profiles(profile: str) -> tuple[str, ...]:
     return EVIDENCE_ORDER[: EVIDENCE_ORDER.index(profile) + 1]
 
 
+def profile_above(profile: str) -> str | None:
+    """The least-trained profile more trained than ``profile`` (cpu -> long -> paper); None above the
+    paper's, and for a profile whose runs decide no claim (smoke, outside :data:`EVIDENCE_ORDER`)."""
+    rank = EVIDENCE_ORDER.index(profile) if profile in EVIDENCE_ORDER else 0
+    return EVIDENCE_ORDER[rank - 1] if rank > 0 else None
+
+
 def budget(results: store.RunResults) -> str:
     """What trained a run, for captions: profile, iterations (and their batch, where it is not the
     profile's, as in appendix A-8), seeds and device."""

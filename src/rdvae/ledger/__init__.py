@@ -68,6 +68,7 @@ from rdvae.ledger.verdicts import (
     describe,
     evaluate,
     keys_for,
+    runs_to_start,
     runs_to_train,
     waiting_for,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "RunToTrain", "Runs", "Undecidable", "Verdict", "at_every_budget", "budget_history",
     "changes_with_budget", "claims_for", "describe", "evaluate", "figure7_claims", "gaps",
     "interior_minimum_rise", "keys_for", "monotone_as_beta_decreases", "pair_tolerance", "paper_claims",
-    "runs_to_train", "standard_error", "steps_as_beta_decreases", "still_falling", "still_falling_text",
-    "u_shape", "u_shape_holds_from", "u_shape_over_training", "waiting_for", "worst_rise_as_beta_decreases",
+    "runs_to_start", "runs_to_train", "standard_error", "steps_as_beta_decreases", "still_falling",
+    "still_falling_text", "u_shape", "u_shape_holds_from", "u_shape_over_training", "waiting_for",
+    "worst_rise_as_beta_decreases",
 ]  # fmt: skip

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from rdvae.config import PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS
 from rdvae.ledger.shapes import Runs, Undecidable, still_falling_text
 from rdvae.profiles import get_profile
-from rdvae.runs import Evidence, Tier, below_paper, label, tier_name, tier_order
+from rdvae.runs import EVIDENCE_ORDER, Evidence, Tier, below_paper, config_for, label, tier_name, tier_order
 from rdvae.store import TableResults
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this profile"
@@ -196,6 +196,29 @@ def runs_to_train(claims: Iterable[Claim], evidence: Evidence) -> list[RunToTrai
         for (tier, key), by in waiting.items()
     ]
     return sorted(listed, key=lambda run: run.fewest_lacking)  # stable: ties keep the claims' order
+
+
+def runs_to_start(claims: Iterable[Claim], evidence: Evidence, profile: str) -> list[RunToTrain]:
+    """The runs, at ``profile``'s own budget, of the claims decided below ``profile`` (or at no budget)
+    of which no budget above the one deciding them holds a single run (:meth:`Claim.waiting_for` finds
+    none), once per run with the claims it is for, the claims comparing fewest runs first: what to
+    train after :func:`runs_to_train`'s list to bring every claim up to ``profile``
+    (``rdvae verdicts --next``).  A run's budget is ``profile``'s iterations for that run (an
+    objective variant of appendix A-8 trains for the same epochs at a larger batch)."""
+    rank = EVIDENCE_ORDER.index
+    starting: dict[tuple[Tier, tuple], list[tuple[str, int]]] = {}
+    for claim in claims:
+        holding = claim.budgets_holding(evidence)
+        if claim.waiting_for(evidence) is not None or (holding and rank(holding[0][0]) <= rank(profile)):
+            continue
+        for key in claim.needs:
+            tier = (profile, config_for(profile, key).iterations)
+            starting.setdefault((tier, key), []).append((claim.id, len(claim.needs)))
+    listed = [
+        RunToTrain(tier, key, tuple(c for c, _ in by), min(n for _, n in by))
+        for (tier, key), by in starting.items()
+    ]
+    return sorted(listed, key=lambda run: run.fewest_lacking)
 
 
 def changes_with_budget(by_claim: dict[str, dict[Tier, Verdict]]) -> dict[str, str]:
