@@ -191,11 +191,17 @@ def runs_to_train(claims: Iterable[Claim], evidence: Evidence) -> list[RunToTrai
             tier, lacking = found
             for key in lacking:
                 waiting.setdefault((tier, key), []).append((claim.id, len(lacking)))
+    return _fewest_lacking_first(waiting)
+
+
+def _fewest_lacking_first(wanted: dict[tuple[Tier, tuple], list[tuple[str, int]]]) -> list[RunToTrain]:
+    """``wanted``'s runs (each with the claims wanting it and how many runs each lacks) as
+    :class:`RunToTrain`, the runs of the claims lacking fewest first; ties keep the claims' order."""
     listed = [
         RunToTrain(tier, key, tuple(c for c, _ in by), min(n for _, n in by))
-        for (tier, key), by in waiting.items()
+        for (tier, key), by in wanted.items()
     ]
-    return sorted(listed, key=lambda run: run.fewest_lacking)  # stable: ties keep the claims' order
+    return sorted(listed, key=lambda run: run.fewest_lacking)  # stable
 
 
 def runs_to_start(claims: Iterable[Claim], evidence: Evidence, profile: str) -> list[RunToTrain]:
@@ -214,11 +220,7 @@ def runs_to_start(claims: Iterable[Claim], evidence: Evidence, profile: str) -> 
         for key in claim.needs:
             tier = (profile, config_for(profile, key).iterations)
             starting.setdefault((tier, key), []).append((claim.id, len(claim.needs)))
-    listed = [
-        RunToTrain(tier, key, tuple(c for c, _ in by), min(n for _, n in by))
-        for (tier, key), by in starting.items()
-    ]
-    return sorted(listed, key=lambda run: run.fewest_lacking)
+    return _fewest_lacking_first(starting)
 
 
 def changes_with_budget(by_claim: dict[str, dict[Tier, Verdict]]) -> dict[str, str]:
