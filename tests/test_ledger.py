@@ -707,3 +707,44 @@ def test_the_profile_above_each():
     from rdvae.runs import profile_above
 
     assert [profile_above(p) for p in ("cpu", "long", "paper", "smoke")] == ["long", "paper", None, None]
+
+
+def test_a_run_of_more_betas_joins_its_panel_and_claims_compare_the_betas_their_runs_share(
+    tmp_path, monkeypatch
+):
+    from dataclasses import replace
+
+    from rdvae import store
+    from rdvae.runs import config_for, get_runs
+
+    monkeypatch.setenv("RDVAE_STORE", str(tmp_path))
+    where = store.profile_store("long")
+    keys = [("cv-0.1", "mlp1"), ("cv-0.1", "mlp3")]
+
+    def mi(beta):
+        return math.log(16_384) - 0.01 if beta <= 1 else math.log(16_384) - beta / 2
+
+    def save(config):
+        made = fake(config.split, config.arch, monotone, betas=config.betas, mi=mi)
+        store.save(RunResults(config, made.members, [], {}, {"device": "cpu"}), where)
+
+    for key in keys:
+        save(config_for("long", key))
+    save(replace(config_for("long", keys[0]), betas=(2.0, 5.0)))  # the paper's betas > 1, one depth only
+
+    evidence = get_runs("long", keys, train_missing=False)
+    assert evidence[keys[0]].config.betas == (0.01, 0.1, 1.0, 2.0, 3.0, 5.0)  # the panel shows all six
+    assert evidence[keys[1]].config.betas == (0.01, 0.1, 1.0, 3.0)
+    verdict = ledger.CLAIMS["F8a"].evaluate(evidence, "long")  # compared on the betas both depths have
+    assert list(verdict.numbers["mlp1: I by beta >= 1"]) == [1.0, 3.0]
+    assert verdict.numbers["paper's betas > 1 missing from this grid"] == [2.0, 5.0]
+    assert ledger.CLAIMS["F3c"].evaluate(evidence, "long").numbers  # one run: decided on all six
+
+    save(replace(config_for("long", keys[1]), betas=(2.0, 5.0)))
+    verdict = ledger.CLAIMS["F8a"].evaluate(get_runs("long", keys, train_missing=False), "long")
+    assert list(verdict.numbers["mlp3: I by beta >= 1"]) == [1.0, 2.0, 3.0, 5.0]
+    assert "paper's betas > 1 missing from this grid" not in verdict.numbers
+    assert verdict.status == ledger.REPRODUCED  # I falls by 2.5 nats from beta 1 to 5
+    # a chapter that sets its betas sees exactly those
+    exact = get_runs("long", keys, train_missing=False, betas=(0.01, 0.1, 1.0, 3.0))
+    assert all(exact[k].config.betas == (0.01, 0.1, 1.0, 3.0) for k in keys)

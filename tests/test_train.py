@@ -637,3 +637,36 @@ def test_a_saved_state_of_another_configuration_or_stack_layout_is_refused(tmp_p
     extended = train.Trainer(RunConfig.from_json(longer), stack_size=2)
     extended.extend(path)
     assert extended.extended_from == config.run_id and extended.iteration == 1
+
+
+def test_a_run_of_more_betas_joins_the_stored_run_it_extends(tmp_path):
+    # Members draw from generators of their own seed, so with stacks of one the base grid plus an
+    # extension (itself stored a seed at a time) is the whole grid's run, number for number
+    whole_config = RunConfig(betas=(0.25, 0.75, 4.0), seeds=(0, 1), **SMALL)
+    whole = train.run(whole_config, store_path=tmp_path / "whole", stack_size=1, progress=False)
+    base = replace(whole_config, betas=(0.25, 4.0))
+    extension = replace(whole_config, betas=(0.75,))
+    parts = tmp_path / "parts"
+    train.run(base, store_path=parts, stack_size=1, progress=False)
+    first_shard, second_shard = store.seed_shards(extension)
+    train.run(first_shard, store_path=parts, stack_size=1, progress=False)
+    assert store.extra_beta_grids(base, parts) == [(0.75,)]
+    assert store.load_with_extra_betas(base, parts).config == base  # never joined with a seed missing
+    train.run(second_shard, store_path=parts, stack_size=1, progress=False)
+
+    joined = store.load_with_extra_betas(base, parts)
+    assert joined.config == whole_config
+    assert joined.members == whole.members and joined.curves == whole.curves
+    assert joined.reconstructions.keys() == whole.reconstructions.keys()
+    for key, value in whole.reconstructions.items():
+        np.testing.assert_array_equal(joined.reconstructions[key], value, err_msg=key)
+    assert [p["run_id"] for p in joined.provenance["beta_parts"]] == [base.run_id, extension.run_id]
+    assert store.load(base, parts).config == base  # the exact run, for a chapter that sets its betas
+    assert store.extra_beta_grids(extension, parts) == [(0.25, 4.0)]  # the base extends it as well
+
+    # and the whole run cut back to the base's betas is the base's run
+    cut = store.restrict_betas(whole, base.betas)
+    stored = store.load(base, parts)
+    assert cut.config == base and cut.members == stored.members and cut.curves == stored.curves
+    for key, value in stored.reconstructions.items():
+        np.testing.assert_array_equal(cut.reconstructions[key], value, err_msg=key)

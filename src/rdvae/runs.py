@@ -16,8 +16,10 @@ at every number of iterations a configuration was trained for (the profile's, an
 ``rdvae train --profile long ... --iterations 100000``): each (profile, iterations) is a *tier*.
 Every panel shows the most-trained run stored for its configuration, labelled with its budget.  The
 ledger decides each claim at the most-trained tier that holds *all* the runs the claim compares, so
-a claim never mixes budgets.  Chapter parameters that change the budget (``betas``, ``seeds``,
-``iterations``) restrict the lookup to the build's own profile at exactly that budget.
+a claim never mixes budgets.  A run that adds betas to a stored run's grid (``rdvae train ... --betas
+2,5``, same budget otherwise) is shown as one run with it (:func:`rdvae.store.load_with_extra_betas`).
+Chapter parameters that change the budget (``betas``, ``seeds``, ``iterations``) restrict the lookup
+to the build's own profile at exactly that budget.
 """
 
 from __future__ import annotations
@@ -200,8 +202,9 @@ def get_runs(
         for name in profiles:
             config = config_for(name, key, **overrides)
             stored_at = [] if changes_budget else store.stored_iterations(config, store.profile_store(name))
+            load = store.load if changes_budget else store.load_with_extra_betas
             for iterations in dict.fromkeys([config.iterations, *stored_at]):
-                results = store.load(replace(config, iterations=iterations), store.profile_store(name))
+                results = load(replace(config, iterations=iterations), store.profile_store(name))
                 if results is not None:
                     results.profile = name
                     found[name, iterations] = results

@@ -22,7 +22,8 @@ readable and diffable in git, and no extra dependency is needed.  A run is writt
 folder and renamed into place, so a folder that exists is complete.  On load, a folder whose files do
 not parse, or whose config does not hash to its name, raises :class:`StoreError`; it is never used.
 Checkpoints of unfinished runs live in the cache folder, not here.  A configuration of several seeds
-may be stored as one run per seed instead (its seed shards), which :func:`load` assembles.
+may be stored as one run per seed instead (its seed shards), which :func:`load` assembles; a run
+that adds betas to a stored configuration's grid is merged into it by :func:`load_with_extra_betas`.
 """
 
 from __future__ import annotations
@@ -165,16 +166,25 @@ def stored_iterations(config: RunConfig, store: str | Path | None = None) -> lis
     the profile's run) is stored beside it under another run id; this is how it is found.  Only the
     folders named like ``config``'s runs are read; one whose config.json is unreadable raises
     :class:`StoreError` naming it."""
+    found = {
+        saved.iterations
+        for saved in _family_configs(config, store)
+        if config.same_except(saved, "iterations", "seeds") and set(saved.seeds) <= set(config.seeds)
+    }
+    return sorted(found, reverse=True)
+
+
+def _family_configs(config: RunConfig, store: str | Path | None) -> list[RunConfig]:
+    """The configs of the run folders named like ``config``'s (same dataset, architecture, split and
+    objective); :class:`StoreError` naming a folder whose config.json is unreadable."""
     family = config.run_id.rsplit("-", 1)[0]  # <dataset->arch-split<-objective>, without the hash
-    found = set()
-    for folder in store_dir(store).glob(f"{family}-*"):
+    configs = []
+    for folder in sorted(store_dir(store).glob(f"{family}-*")):
         try:
-            _, saved = _read_config(folder)
+            configs.append(_read_config(folder)[1])
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise _unusable(folder, err) from None
-        if config.same_except(saved, "iterations", "seeds") and set(saved.seeds) <= set(config.seeds):
-            found.add(saved.iterations)
-    return sorted(found, reverse=True)
+    return configs
 
 
 def stored_runs(store: str | Path | None = None) -> list[tuple[Path, RunConfig, dict]]:
@@ -280,33 +290,101 @@ def load_seed_shards(config: RunConfig, store: str | Path | None = None) -> RunR
 
 def merge_seed_shards(config: RunConfig, parts: list[RunResults]) -> RunResults:
     """One run's results from its shards' (in seed order), in the order a run of the whole
-    configuration writes them: member rows by partition, then member; curve rows by iteration, then
-    partition, then member (members are seed-major, :attr:`RunConfig.members`)."""
+    configuration writes them (:func:`_merge`)."""
+    return _merge(config, parts, "seed_shards")
+
+
+def _merge(config: RunConfig, parts: list[RunResults], provenance_key: str) -> RunResults:
+    """``config``'s results from runs of disjoint sets of its members (``parts``), in the order a run
+    of the whole configuration writes them: member rows by partition, then member; curve rows by
+    iteration, then partition, then member (members are seed-major, :attr:`RunConfig.members`).  The
+    parts must agree on the data (the hard example and its neighbour); their provenance is kept
+    under ``provenance_key``."""
     first = parts[0].reconstructions
     for part in parts[1:]:
         for key in first.keys() - set(MEMBER_ARRAYS):
             if not np.array_equal(first[key], part.reconstructions[key]):
                 raise StoreError(
-                    f"seed shards {parts[0].config.run_id} and {part.config.run_id} of {config.run_id} "
-                    f"disagree on {key!r} of the hard example; retrain the shard made by older code"
+                    f"runs {parts[0].config.run_id} and {part.config.run_id}, parts of {config.run_id}, "
+                    f"disagree on {key!r} of the hard example; retrain the part made by older code"
                 )
-    reconstructions = {
-        key: np.concatenate([p.reconstructions[key] for p in parts]) if key in MEMBER_ARRAYS else value
-        for key, value in first.items()
-    }
+    index = {(float(beta), int(seed)): k for k, (beta, seed) in enumerate(config.members)}
+
+    def member(row) -> int:
+        return index[float(row["beta"]), int(row["seed"])]
+
     members = [row for p in parts for row in p.members]
     curves = [row for p in parts for row in p.curves]
-    # stable sorts, so that rows of one partition (and iteration) keep the shards' seed order
-    members.sort(key=_partition_rank(members))
-    rank = _partition_rank(curves)
-    curves.sort(key=lambda r: (r["iteration"], rank(r)))
+    partition = _partition_rank(members)
+    members.sort(key=lambda r: (partition(r), member(r)))
+    partition = _partition_rank(curves)
+    curves.sort(key=lambda r: (r["iteration"], partition(r), member(r)))
+    joined = {
+        key: np.concatenate([p.reconstructions[key] for p in parts]) for key in MEMBER_ARRAYS if key in first
+    }
+    pairs = zip(joined.get("betas", ()), joined.get("seeds", ()), strict=True)
+    order = np.argsort([index[float(b), int(s)] for b, s in pairs]).astype(int)
+    reconstructions = {key: joined[key][order] if key in joined else value for key, value in first.items()}
     provenance = {
         "device": "+".join(dict.fromkeys(p.provenance.get("device", "?") for p in parts)),
         "train_seconds": round(sum(p.provenance.get("train_seconds", 0.0) for p in parts), 1),
         "finished": max(p.provenance.get("finished", "") for p in parts),
-        "seed_shards": [{"run_id": p.config.run_id, **p.provenance} for p in parts],
+        provenance_key: [{"run_id": p.config.run_id, **p.provenance} for p in parts],
     }
     return RunResults(config, members, curves, reconstructions, provenance)
+
+
+# ----------------------------------------------------------------------------------- extra betas
+def extra_beta_grids(config: RunConfig, store: str | Path | None = None) -> list[tuple[float, ...]]:
+    """The beta grids, disjoint from ``config``'s, of the runs stored (whole or as seed shards) that
+    are ``config`` in every other field: runs that extend its grid, e.g. with the paper's beta = 2
+    and 5 (``rdvae train --profile long ... --betas 2,5``).  Sorted, so that the first of two
+    overlapping grids is the one :func:`load_with_extra_betas` takes."""
+    grids = {
+        saved.betas
+        for saved in _family_configs(config, store)
+        if config.same_except(saved, "betas", "seeds")
+        and set(saved.seeds) <= set(config.seeds)
+        and not set(saved.betas) & set(config.betas)
+    }
+    return sorted(grids)
+
+
+def load_with_extra_betas(config: RunConfig, store: str | Path | None = None) -> RunResults | None:
+    """:func:`load`, with the members of every stored run that extends ``config``'s beta grid
+    (:func:`extra_beta_grids`) and has all of its seeds: one run of the union of the grids, its config
+    that union.  Every member draws from generators of its own seed
+    (:func:`rdvae.models.member_generator`), so a member trained in an extension is the member a run
+    of the whole grid trains (the same numbers where the stacks are the same, tests/test_train.py).
+    None where ``config`` itself is not stored."""
+    results = load(config, store)
+    if results is None:
+        return None
+    parts, betas = [results], set(config.betas)
+    for grid in extra_beta_grids(config, store):
+        extension = None if betas & set(grid) else load(replace(config, betas=grid), store)
+        if extension is not None:
+            parts.append(extension)
+            betas |= set(grid)
+    if len(parts) == 1:
+        return results
+    return _merge(replace(config, betas=tuple(sorted(betas))), parts, "beta_parts")
+
+
+def restrict_betas(results: RunResults, betas: tuple[float, ...]) -> RunResults:
+    """``results`` of the members at ``betas`` only (a subset of its grid), its config that grid:
+    what a run of those betas would have stored (for comparing runs on the betas they share)."""
+    kept = set(betas)
+    recon = results.reconstructions
+    mask = np.isin(recon.get("betas", ()), list(kept))
+    return RunResults(
+        replace(results.config, betas=tuple(b for b in results.config.betas if b in kept)),
+        [r for r in results.members if r["beta"] in kept],
+        [r for r in results.curves if r["beta"] in kept],
+        {key: value[mask] if key in MEMBER_ARRAYS else value for key, value in recon.items()},
+        results.provenance,
+        results.profile,
+    )
 
 
 # ------------------------------------------------------------------------------------------- tables

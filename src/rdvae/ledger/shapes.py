@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from rdvae import summary
-from rdvae.store import RunResults
+from rdvae.store import RunResults, restrict_betas
 
 Runs = dict[tuple, RunResults | None]
 TOL_FLOOR = 1.0  # nats: the smallest difference the ledger reads as real
@@ -22,6 +22,22 @@ LATE_FRACTION = 0.2  # of training: the stretch over which a run still falling c
 
 class Undecidable(Exception):
     """The data cannot decide this claim (e.g. the beta grid lacks a value it refers to)."""
+
+
+def on_shared_betas(runs: Runs, keys: tuple[tuple, ...]) -> Runs:
+    """``runs`` with each of the runs ``keys`` names restricted to the betas all of them have
+    (:func:`rdvae.store.restrict_betas`), so that a claim comparing runs compares like with like when
+    one has a wider grid (:func:`rdvae.store.load_with_extra_betas`); the others as they are."""
+    compared = [runs[key] for key in keys if isinstance(runs.get(key), RunResults)]
+    if len(compared) < 2:
+        return runs
+    shared = set.intersection(*(set(r.config.betas) for r in compared))
+    restricted = dict(runs)
+    for key in keys:
+        results = runs.get(key)
+        if isinstance(results, RunResults) and set(results.config.betas) != shared:
+            restricted[key] = restrict_betas(results, tuple(sorted(shared)))
+    return restricted
 
 
 def beta_rows(runs: Runs, key: tuple, partition: str = "test") -> list[dict]:

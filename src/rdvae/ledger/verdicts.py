@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rdvae.config import PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS
-from rdvae.ledger.shapes import Runs, Undecidable, still_falling_text
+from rdvae.ledger.shapes import Runs, Undecidable, on_shared_betas, still_falling_text
 from rdvae.profiles import get_profile
 from rdvae.runs import EVIDENCE_ORDER, Evidence, Tier, below_paper, config_for, label, tier_name, tier_order
 from rdvae.store import TableResults
@@ -95,6 +95,7 @@ class Claim:
         return dict(claim=self.id, figure=self.figure, statement=self.statement, threshold=self.threshold)
 
     def _decide(self, runs: Runs, profile: str) -> Verdict:
+        runs = on_shared_betas(runs, self.needs)
         used = [runs[key] for key in self.needs]
         if all(isinstance(r, TableResults) for r in used):  # a theory chapter's experiment
             budget = dict(decided_at=profile, budget="; ".join(t.describe() for t in used))
