@@ -323,7 +323,7 @@ def _merge(config: RunConfig, parts: list[RunResults], provenance_key: str) -> R
         key: np.concatenate([p.reconstructions[key] for p in parts]) for key in MEMBER_ARRAYS if key in first
     }
     pairs = zip(joined.get("betas", ()), joined.get("seeds", ()), strict=True)
-    order = np.argsort([index[float(b), int(s)] for b, s in pairs]).astype(int)
+    order = np.argsort([index[float(b), int(s)] for b, s in pairs])
     reconstructions = {key: joined[key][order] if key in joined else value for key, value in first.items()}
     provenance = {
         "device": "+".join(dict.fromkeys(p.provenance.get("device", "?") for p in parts)),
@@ -362,8 +362,7 @@ def load_with_extra_betas(config: RunConfig, store: str | Path | None = None) ->
         return None
     parts, betas = [results], set(config.betas)
     for grid in extra_beta_grids(config, store):
-        extension = None if betas & set(grid) else load(replace(config, betas=grid), store)
-        if extension is not None:
+        if betas.isdisjoint(grid) and (extension := load(replace(config, betas=grid), store)) is not None:
             parts.append(extension)
             betas |= set(grid)
     if len(parts) == 1:

@@ -28,16 +28,12 @@ def on_shared_betas(runs: Runs, keys: tuple[tuple, ...]) -> Runs:
     """``runs`` with each of the runs ``keys`` names restricted to the betas all of them have
     (:func:`rdvae.store.restrict_betas`), so that a claim comparing runs compares like with like when
     one has a wider grid (:func:`rdvae.store.load_with_extra_betas`); the others as they are."""
-    compared = [runs[key] for key in keys if isinstance(runs.get(key), RunResults)]
+    compared = {key: runs[key] for key in keys if isinstance(runs.get(key), RunResults)}
     if len(compared) < 2:
         return runs
-    shared = set.intersection(*(set(r.config.betas) for r in compared))
-    restricted = dict(runs)
-    for key in keys:
-        results = runs.get(key)
-        if isinstance(results, RunResults) and set(results.config.betas) != shared:
-            restricted[key] = restrict_betas(results, tuple(sorted(shared)))
-    return restricted
+    shared = set.intersection(*(set(r.config.betas) for r in compared.values()))
+    wider = {key: r for key, r in compared.items() if set(r.config.betas) != shared}
+    return {**runs, **{key: restrict_betas(r, tuple(sorted(shared))) for key, r in wider.items()}}
 
 
 def beta_rows(runs: Runs, key: tuple, partition: str = "test") -> list[dict]:
