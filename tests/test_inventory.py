@@ -94,6 +94,16 @@ def test_run_key_inverts_config_for(key):
     assert runs.run_key(runs.config_for("cpu", key)) == key
 
 
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_given_its_profile_the_key_of_appendix_a8s_beta_vae_arm_is_not_the_ordinary_runs(profile):
+    arm = ("cv-0.1", "mlp3", "objective=beta-vae")
+    assert runs.run_key(runs.config_for(profile, arm), profile) == arm
+    assert runs.run_key(runs.config_for(profile, arm)) == ("cv-0.1", "mlp3")  # its config alone cannot tell
+    ordinary = ("cv-0.1", "mlp3")
+    assert runs.run_key(runs.config_for(profile, ordinary), profile) == ordinary
+    assert runs.label(arm) == "MLP3 CV(16k/147k), beta-vae objective"
+
+
 def test_runs_command_prints_each_profile_and_fails_on_a_broken_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
     _stored(tmp_path / "long", BASE, 3600.0)

@@ -46,7 +46,7 @@ class StoredConfiguration:
         """The configuration as one table row (chapter 14, ``rdvae runs``)."""
         cfg = self.config
         return {
-            "configuration": runs.label(runs.run_key(cfg)),
+            "configuration": runs.label(runs.run_key(cfg, self.profile)),
             "profile": self.profile,
             "iterations": cfg.iterations,
             "batch": cfg.batch_size,
@@ -84,7 +84,7 @@ def stored_configurations(profile: str, folder: str | Path | None = None) -> lis
 
 def _order(stored: StoredConfiguration) -> tuple:
     """By split, then variant, then architecture, then iterations: the depths of one panel together."""
-    split, arch, *variants = runs.run_key(stored.config)
+    split, arch, *variants = runs.run_key(stored.config, stored.profile)
     return split, variants, arch, stored.config.iterations
 
 
@@ -165,8 +165,9 @@ def training_plan(to_train: list) -> list[str]:
             stored[profile] = stored_configurations(profile)
         alike = alike_in_cost(runs.config_for(profile, run.key, iterations=iterations), stored[profile])
         name = runs.label(run.key)
+        alike_name = runs.label(runs.run_key(alike.config, alike.profile)) if alike else ""
         cost = (
-            f"{name} should take about as long as {runs.label(runs.run_key(alike.config))} did: "
+            f"{name} should take about as long as {alike_name} did: "
             f"{alike.hours:.1f} h of training, {alike.longest_hours:.1f} h for its longest folder"
             if alike
             else f"no alike run is stored at {profile} to tell how long {name} takes"

@@ -147,13 +147,23 @@ def _variants(key: RunKey) -> dict:
     return extra
 
 
-def run_key(config: RunConfig) -> RunKey:
+def run_key(config: RunConfig, profile: str | None = None) -> RunKey:
     """The run key of a configuration: its split and architecture, and the variants that set it apart
-    (the inverse of :func:`config_for`'s reading of them)."""
+    (the inverse of :func:`config_for`'s reading of them).  Appendix A-8's beta-VAE arm has the
+    default objective and differs from the ordinary run only in its batch (the profile's estimator
+    batch, SPEC d.5); given the ``profile`` it was trained under, its key says so."""
     variants = ["early-stopping"] * config.early_stopping
     variants += [f"dataset={config.dataset}"] * (config.dataset != "tetrominoes")
-    variants += [f"objective={config.objective}"] * (config.objective != DEFAULT_OBJECTIVE)
+    variants += [f"objective={config.objective}"] * (
+        config.objective != DEFAULT_OBJECTIVE or (profile is not None and _estimator_batched(config, profile))
+    )
     return (config.split, config.arch, *variants)
+
+
+def _estimator_batched(config: RunConfig, profile: str) -> bool:
+    """Whether ``config`` trains at ``profile``'s estimator batch rather than its ordinary one."""
+    budget = get_profile(profile).training
+    return config.batch_size == budget.mi_batch != budget.batch_size
 
 
 def config_for(profile: str, key: RunKey, **overrides) -> RunConfig:
