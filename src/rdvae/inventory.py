@@ -165,13 +165,14 @@ def training_plan(to_train: list) -> list[str]:
             stored[profile] = stored_configurations(profile)
         alike = alike_in_cost(runs.config_for(profile, run.key, iterations=iterations), stored[profile])
         name = runs.label(run.key)
-        alike_name = runs.label(runs.run_key(alike.config, alike.profile)) if alike else ""
-        cost = (
-            f"{name} should take about as long as {alike_name} did: "
-            f"{alike.hours:.1f} h of training, {alike.longest_hours:.1f} h for its longest folder"
-            if alike
-            else f"no alike run is stored at {profile} to tell how long {name} takes"
-        )
+        if alike:
+            alike_name = runs.label(runs.run_key(alike.config, alike.profile))
+            cost = (
+                f"{name} should take about as long as {alike_name} did: "
+                f"{alike.hours:.1f} h of training, {alike.longest_hours:.1f} h for its longest folder"
+            )
+        else:
+            cost = f"no alike run is stored at {profile} to tell how long {name} takes"
         lines += [
             f"  {runs.command(profile, run.key, iterations)}",
             f"      for {', '.join(run.claims)} at {runs.tier_name(run.tier)} "
