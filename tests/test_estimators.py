@@ -94,6 +94,25 @@ def test_iwae_bound_tightens_with_k_and_converges():
     assert gaps[2] < 0.02
 
 
+def test_iwae_is_finite_and_exact_for_a_near_degenerate_posterior():
+    """logvar = -100 in float32 (an encoder trained without the marginal KL gets there): sigma = e^-50 is far
+    below mu's float32 spacing, so z = mu + sigma eps rounds to mu, and 1/sigma^2 = e^100 overflows float32.
+    With log p(x|z) = 0 each log weight is log p(mu) - log N(eps; 0, I) + 1/2 sum logvar, in closed form."""
+    # (2, 3), in float32, not the fixture's float64
+    mu = torch.tensor([[0.7, -1.3, 0.2], [2.0, 0.5, -0.4]], dtype=torch.float32)
+    logvar = torch.full_like(mu, -100.0)
+    k = 5
+    estimate = E.iwae_log_px(
+        mu, logvar, lambda z: torch.zeros(z.shape[:-1], dtype=z.dtype), k, torch.Generator().manual_seed(0), k
+    )
+    # the estimator's own draws
+    noise = torch.randn((k, *mu.shape), generator=torch.Generator().manual_seed(0), dtype=mu.dtype).double()
+    log_w = E.log_standard_normal(mu.double()) - E.log_standard_normal(noise) + 0.5 * logvar.double().sum(-1)
+    expected = torch.logsumexp(log_w, 0) - math.log(k)  # (2,)
+    assert torch.isfinite(estimate).all()
+    torch.testing.assert_close(estimate.double(), expected, rtol=1e-6, atol=0)
+
+
 def _codes(n, spread, seed):
     g = torch.Generator().manual_seed(seed)
     mu = torch.randn(n, 10, generator=g)
@@ -264,3 +283,14 @@ def test_infinite_capacity_decoder_limits():
     optimal, weights = E.infinite_capacity_decoder(torch.zeros(3, 10), train_mu, broad, images, top=2)
     torch.testing.assert_close(optimal, images.mean(0).expand(3, -1), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(weights, torch.full((3, 2), 1 / 50), rtol=1e-4, atol=0)
+
+
+def test_infinite_capacity_decoder_with_near_degenerate_posteriors():
+    """logvar = -100: 1/sigma^2 overflows float32, yet a code near training point j is decoded as image j."""
+    g = torch.Generator().manual_seed(12)
+    train_mu = torch.randn(50, 10, generator=g, dtype=torch.float32)  # not the fixture's float64
+    images = torch.rand(50, 12, generator=g, dtype=torch.float32)
+    degenerate = torch.full((50, 10), -100.0, dtype=torch.float32)
+    optimal, weights = E.infinite_capacity_decoder(train_mu[[4, 17]] + 1e-3, train_mu, degenerate, images)
+    torch.testing.assert_close(optimal, images[[4, 17]])
+    torch.testing.assert_close(weights, torch.tensor([[1.0, 0, 0], [1.0, 0, 0]], dtype=torch.float32))

@@ -75,13 +75,20 @@ def iwae_log_px(
     drawn ``chunk`` at a time and combined with a running logsumexp, so memory is bounded by one chunk
     whatever K is.  With the exact posterior as proposal every weight equals p(x) and the estimate is
     exact for any K; otherwise it is a lower bound that tightens as K grows.  Returns shape (...).
+
+    The proposal density is taken from the noise, log q(z|x) = log N(eps; 0, I) - 1/2 sum logvar for
+    z = mu + sigma eps, not from z: where sigma is far below mu's float32 spacing (an encoder trained
+    without the marginal KL reaches logvar < -88), z rounds to mu and (z - mu)^2 / sigma^2 would read
+    0 * inf = NaN, or lose the eps^2 term.
     """
     running = torch.full(mu.shape[:-1], -math.inf, device=mu.device, dtype=mu.dtype)
     for start in range(0, samples, chunk):
         k = min(chunk, samples - start)
         noise = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         z = reparameterise(mu, logvar, noise)  # (k, ..., d)
-        log_w = log_likelihood(z) + log_standard_normal(z) - log_normal_diag(z, mu, logvar)  # (k, ...)
+        # (k, ...): log q(z|x) at z = mu + sigma eps
+        log_q = log_standard_normal(noise) - 0.5 * logvar.sum(-1)
+        log_w = log_likelihood(z) + log_standard_normal(z) - log_q  # (k, ...)
         running = torch.logaddexp(running, torch.logsumexp(log_w, dim=0))
     return running - math.log(samples)
 
@@ -182,7 +189,10 @@ def infinite_capacity_decoder(
     weighted mean of the training images: x*(z) = sum_n w_n(z) x_n, w_n(z) = q(z|x_n) / sum_m q(z|x_m).
     Shapes: z (E, d); train_mu, train_logvar (N, d); train_images (N, D).  Returns x* (E, D) and the
     largest weights in decreasing order (E, top); a first weight near 1 means x* is one training image.
+    The log weights are computed in float64: in float32, 1/sigma^2 overflows once logvar < -88.7 and
+    every weight would read exp(-inf) / sum exp(-inf) = NaN.
     """
-    log_w = log_normal_diag(z[:, None, :], train_mu[None], train_logvar[None])  # (E, N)
-    weights = torch.softmax(log_w, dim=1)
+    z64, mu64, logvar64 = z.double(), train_mu.double(), train_logvar.double()
+    log_w = log_normal_diag(z64[:, None, :], mu64[None], logvar64[None])  # (E, N)
+    weights = torch.softmax(log_w, dim=1).to(train_images.dtype)
     return weights @ train_images, weights.topk(min(top, weights.shape[1]), dim=1).values
