@@ -147,6 +147,29 @@ def test_a_diverging_member_is_recorded_and_the_others_are_untouched(stacked):
     assert all(r["status"] == "ok" and np.isfinite(r["log_px"]) for k, r in rows.items() if k[:2] != (0.3, 1))
 
 
+def test_a_near_degenerate_encoder_is_evaluated_not_flagged(stacked):
+    """An encoder trained without the marginal KL (appendix A-8) reaches logvar < -88.7, where 1/sigma^2
+    overflows float32; its final evaluation must still be finite, so it is not recorded as diverged."""
+    trainer = train.Trainer(stacked.config, stack_size=4)
+    trainer.train(progress=False)
+    latent = trainer.models[0].to_latent
+    d = latent.weight.shape[-1] // 2
+    with torch.no_grad():  # member 0's logvar = -100 for every input
+        latent.weight[0, :, d:] = 0
+        latent.bias[0, :, d:] = -100.0
+    mu, logvar = trainer.models[0].encode(trainer.data.train[:4].expand(4, 4, *trainer.data.train.shape[1:]))
+    assert (logvar[0] == -100).all() and (logvar[1:] > -50).all()
+    results = evaluate_run(trainer)
+    assert all(r["status"] == "ok" for r in results.members)
+    degenerate = [r for r in results.members if (r["beta"], r["seed"]) == trainer.members[0]]
+    for row in degenerate:
+        assert np.isfinite(
+            [row[k] for k in ("rate", "distortion", "elbo", "log_px", "mi", "marginal_kl")]
+        ).all()
+        assert row["rate"] >= 0.5 * d * (100 - 1)  # KL = 1/2 sum (mu^2 + e^-100 + 100 - 1) per example
+    assert np.isfinite(next(r for r in degenerate if r["partition"] == "test")["memorisation_weight"])
+
+
 def test_early_stopping_keeps_each_members_best_validation_parameters():
     config = RunConfig(
         betas=(0.3, 1.0),
