@@ -638,12 +638,14 @@ def test_the_verdicts_command_names_the_next_runs_with_the_hours_an_alike_run_to
         made = fake(*key, monotone, betas=config.betas, seeds=config.seeds)
         store.save(RunResults(config, made.members, [], {}, {"device": "cpu"}), store.profile_store(profile))
     alike = store.profile_store("long") / config_for("long", ("cv-0.1", "mlp3")).run_id / "provenance.json"
-    alike.write_text(json.dumps({**json.loads(alike.read_text()), "train_seconds": 7200.0}))
+    gpu = {"train_seconds": 7200.0, "device": "cuda", "device_name": "NVIDIA H200"}
+    alike.write_text(json.dumps({**json.loads(alike.read_text()), **gpu}))
     assert cli.main(["verdicts", "--claims", "F3a", "--next"]) == 0
     out = capsys.readouterr().out
     assert "  rdvae train --profile long --arch mlp3 --split default --store results/long\n" in out
     assert "for F3a at long (50,000 it) (lacking 1 run(s) there)" in out
     assert "should take about as long as MLP3 CV(16k/147k) did: 2.0 h of training" in out
+    assert "h for its longest folder, on NVIDIA H200\n" in out  # a GPU's time is not a CPU's
 
 
 def test_f8_names_the_papers_large_betas_its_grid_lacks():

@@ -142,6 +142,15 @@ def _machine(provenance: dict) -> str:
     return "not recorded" if name in ("", "cpu") else name
 
 
+def _where(stored: StoredConfiguration) -> str:
+    """The machines a configuration's folders trained on, or their device where the model was not recorded."""
+    named = {
+        f"{device} (model not recorded)" if machine == "not recorded" else machine
+        for device, machine in zip(stored.devices, stored.machines, strict=True)
+    }
+    return " and ".join(sorted(named))
+
+
 def _text(value) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
@@ -153,7 +162,8 @@ def total_hours(stored: list[StoredConfiguration]) -> float:
 
 def training_plan(to_train: list) -> list[str]:
     """Each run to train (:func:`rdvae.ledger.runs_to_train`, in its order) as its ``rdvae train``
-    command, then the claims it is for and the hours an alike stored run took (:func:`alike_in_cost`):
+    command, then the claims it is for and the hours an alike stored run took (:func:`alike_in_cost`),
+    and on what machine:
     ``rdvae verdicts --next`` and chapter 14."""
     if not to_train:
         return ["  none: every claim is decided at the most-trained budget that holds any of its runs"]
@@ -169,8 +179,9 @@ def training_plan(to_train: list) -> list[str]:
             alike_name = runs.label(runs.run_key(alike.config, alike.profile))
             cost = (
                 f"{name} should take about as long as {alike_name} did: "
-                f"{alike.hours:.1f} h of training, {alike.longest_hours:.1f} h for its longest folder"
-            )
+                f"{alike.hours:.1f} h of training, {alike.longest_hours:.1f} h for its longest folder, "
+                f"on {_where(alike)}"
+            )  # the machine, since a GPU's minutes foretell nothing of a CPU's hours
         else:
             cost = f"no alike run is stored at {profile} to tell how long {name} takes"
         lines += [
