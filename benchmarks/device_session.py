@@ -11,10 +11,10 @@ committed results without improvisation:
 3. A probe per (profile, architecture): the real configuration's stack (every member) is built and
    timed for a few steps, and the same members looped one stack each, so every session measures
    its steps/s and the stacked/looped ratio.  Estimated seconds for a run are :func:`estimate`.
-4. The candidates, in the priority order of issue 10 (the paper's protocol first, then the
-   ``long`` and ``cpu`` runs the store lacks), are trained one after another by ``rdvae train`` in a
-   child process, each only when its estimate fits the time left, each under a hard timeout
-   (SIGTERM: the trainer checkpoints and exits).  Runs already in ``results/`` are skipped.  A
+4. The candidates (:func:`default_candidates`: issue 10's runs at the paper's protocol first, then the
+   runs ``rdvae verdicts --next`` lists from the committed store) are trained one after another by
+   ``rdvae train`` in a child process, each only when its estimate fits the time left, each under a
+   hard timeout (SIGTERM: the trainer checkpoints and exits).  Runs already in ``results/`` are skipped.  A
    configuration too long for the time left, or one some of whose seeds came back from an earlier
    call, is trained a seed at a time instead (:func:`rdvae.store.seed_shards`): each seed that fits
    comes back as a run folder of its own, and the book assembles them once all are committed.
@@ -49,19 +49,17 @@ sys.path.insert(0, str(REPO / "src"))
 
 from rdvae import runs, store  # noqa: E402
 from rdvae.config import RunConfig  # noqa: E402
+from rdvae.profiles import DEFAULT_PROFILE  # noqa: E402
 
-#: (profile, run key) in the order a lent GPU should spend its time on them (issue 10): Figure 3's
-#: CV(16k) pair and Figure 8 at the paper's protocol, Figure 3's Default pair, Figure 5, appendix A.3;
-#: then the ``long`` runs and the ``cpu`` runs the store lacks (Figures 4 and 6), which a GPU trains
-#: in seconds to minutes each.
-CANDIDATES: tuple[tuple[str, runs.RunKey], ...] = (
-    *(("paper", (s, a)) for s in ("cv-0.1", "default", "checkerboard") for a in ("mlp1", "mlp3")),
-    ("paper", ("cv-0.1", "mlp1", "early-stopping")),
-    *(("long", (s, a)) for s in ("cv-0.1", "cv-0.05") for a in ("mlp3", "mlp1")),
-    *(("cpu", ("cv-0.1", arch)) for arch in ("cnn1", "cnn3")),
-    *(("cpu", (s, a)) for s in ("cv-0.35", "cv-0.2", "cv-0.05") for a in ("mlp1", "mlp3")),
-    *(("cpu", (s, a)) for s in ("cd-0.7", "cd-0.4", "cd-0.2", "cd-0.1") for a in ("mlp1", "mlp3")),
-)  # fmt: skip
+#: A run to consider: profile, run key, and iterations (None: the profile's own).
+Candidate = tuple[str, runs.RunKey, "int | None"]
+
+#: Issue 10's runs at the paper's protocol, in the order a lent GPU should spend its time on them:
+#: Figure 3's CV(16k) pair and Figure 8, Figure 3's Default pair, Figure 5, appendix A.3.
+PAPER_CANDIDATES: tuple[Candidate, ...] = (
+    *(("paper", (s, a), None) for s in ("cv-0.1", "default", "checkerboard") for a in ("mlp1", "mlp3")),
+    ("paper", ("cv-0.1", "mlp1", "early-stopping"), None),
+)
 PACKING_RESERVE_S = 15.0  # kept free at the end of the budget to write runs.tgz and session.json
 START_ALLOWANCE_S = 20.0  # a child process: python, torch and CUDA start, dataset checksum, stack build
 EVAL_SAFETY = 1.5  # the final evaluation is estimated from the step time, not measured: allow 50 % more
@@ -91,6 +89,7 @@ class Outcome:
     run_id: str
     status: str  # stored already | to do | skipped | trained | stopped | failed (exit N) | in seed shards
     seeds: list[int] | None = None  # a seed shard's seed; None: the whole configuration
+    iterations: int | None = None  # None: the profile's own
     estimate_s: float | None = None
     actual_s: float | None = None
     note: str = ""
@@ -147,12 +146,35 @@ def probe(config: RunConfig, device: str, steps: int = 20, looped_steps: int = 3
     return Probe(stacked, looped, len(config.members))
 
 
+def default_candidates() -> list[Candidate]:
+    """:data:`PAPER_CANDIDATES`, then the runs ``rdvae verdicts --next`` lists from the store (the
+    claims closest to being decided at a more-trained budget first, then those of the claims no
+    budget above ``cpu`` holds a run of), each once: a GPU trains in minutes the runs a CPU takes hours
+    for, and the list follows the store, so a call never spends its time on what is committed."""
+    from rdvae import ledger
+
+    claims = ledger.paper_claims()
+    evidence = runs.get_runs(DEFAULT_PROFILE, ledger.keys_for(claims), train_missing=False)
+    wanted = ledger.runs_to_train(claims, evidence)
+    if above := runs.profile_above(DEFAULT_PROFILE):
+        wanted += ledger.runs_to_start(claims, evidence, above)
+    listed = [*PAPER_CANDIDATES, *((run.tier[0], run.key, run.tier[1]) for run in wanted)]
+    return list(dict.fromkeys(listed))  # each once, first place kept
+
+
 def train_in_child(
-    profile: str, key: runs.RunKey, device: str, timeout_s: float, log, seeds: list[int] | None = None
+    profile: str,
+    key: runs.RunKey,
+    device: str,
+    timeout_s: float,
+    log,
+    seeds: list[int] | None = None,
+    iterations: int | None = None,
 ) -> tuple[str, float]:
-    """``rdvae train`` for one run (or, with ``seeds``, one seed shard of it) in a child process;
-    SIGTERM at ``timeout_s`` (it checkpoints and exits 130).  Returns (status, seconds)."""
-    command = runs.command(profile, key).split()[2:]  # drop "rdvae train"
+    """``rdvae train`` for one run (or, with ``seeds``, one seed shard of it; with ``iterations``,
+    trained that long) in a child process; SIGTERM at ``timeout_s`` (it checkpoints and exits 130).
+    Returns (status, seconds)."""
+    command = runs.command(profile, key, iterations).split()[2:]  # drop "rdvae train"
     command[command.index("--store") + 1] = str(store.profile_store(profile))  # where pack() looks
     if seeds is not None:
         command += ["--seeds", ",".join(map(str, seeds))]
@@ -204,12 +226,12 @@ def session(
     out: Path,
     budget_s: float,
     device: str = "cuda",
-    candidates=CANDIDATES,
+    candidates: list[Candidate] | None = None,
     tests: bool = True,
     probe_steps: int = 20,
 ) -> dict:
-    """Everything above, within ``budget_s`` seconds of wall clock from now; returns session.json's
-    contents (also written to ``out``)."""
+    """Everything above, within ``budget_s`` seconds of wall clock from now, for ``candidates`` (by
+    default :func:`default_candidates`); returns session.json's contents (also written to ``out``)."""
     import torch
 
     from rdvae.profiles import get_profile
@@ -237,10 +259,11 @@ def session(
     may_train = not tests or report["gpu_tests"]["exit"] == 0
     if not may_train:
         print(f"GPU tests did not pass ({report['gpu_tests']}): probes only, nothing trained", flush=True)
-    for profile, key in candidates:
-        config = runs.config_for(profile, key)
+    for profile, key, iterations in default_candidates() if candidates is None else candidates:
+        config = runs.config_for(profile, key, iterations=iterations)
         stored = store.load(config, store.profile_store(profile)) is not None
-        outcomes.append(Outcome(profile, list(key), config.run_id, "stored already" if stored else "to do"))
+        status = "stored already" if stored else "to do"
+        outcomes.append(Outcome(profile, list(key), config.run_id, status, iterations=iterations))
     todo = [o for o in outcomes if o.status == "to do"]
     if any(get_profile(o.profile).full_dataset for o in todo):
         from rdvae.data import tetrominoes
@@ -286,7 +309,9 @@ def session(
         print(f"{profile} {config.run_id}: estimated {outcome.estimate_s:.0f} s of {left:.0f} s", flush=True)
         log.write(f"\n=== {profile} {config.run_id}\n")
         log.flush()
-        outcome.status, seconds = train_in_child(profile, key, device, left, log, outcome.seeds)
+        outcome.status, seconds = train_in_child(
+            profile, key, device, left, log, outcome.seeds, outcome.iterations
+        )
         outcome.actual_s = round(seconds, 1)
         print(f"  {outcome.status} in {seconds:.0f} s", flush=True)
         if outcome.status == "trained":
@@ -296,7 +321,7 @@ def session(
 
     with open(out / "train.log", "a") as log:
         for outcome in todo:
-            config = runs.config_for(outcome.profile, tuple(outcome.key))
+            config = runs.config_for(outcome.profile, tuple(outcome.key), iterations=outcome.iterations)
             shards = store.seed_shards(config)
             root = store.profile_store(outcome.profile)
             missing = [shard for shard in shards if store.load(shard, root) is None]
@@ -308,7 +333,9 @@ def session(
                 outcome.note = f"{len(shards) - len(missing)} of {len(shards)} seeds stored before this call"
             outcome.status = "in seed shards"
             for shard in missing:
-                piece = Outcome(outcome.profile, outcome.key, shard.run_id, "to do", seeds=list(shard.seeds))
+                piece = Outcome(
+                    outcome.profile, outcome.key, shard.run_id, "to do", list(shard.seeds), outcome.iterations
+                )
                 outcomes.append(piece)
                 attempt(piece, shard, log)
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -316,13 +343,16 @@ def session(
     return report
 
 
-def parse_candidate(text: str) -> tuple[str, runs.RunKey]:
-    """``PROFILE:SPLIT:ARCH[:VARIANT]``, e.g. ``paper:cv-0.1:mlp1`` or ``cpu:cv-0.1:mlp1:early-stopping``."""
-    profile, *key = text.split(":")
-    if len(key) < 2:
-        raise argparse.ArgumentTypeError(f"expected PROFILE:SPLIT:ARCH[:VARIANT], got {text!r}")
-    runs.config_for(profile, tuple(key))  # validates profile, split, architecture and variant
-    return profile, tuple(key)
+def parse_candidate(text: str) -> Candidate:
+    """``PROFILE:SPLIT:ARCH[:VARIANT][@ITERATIONS]``, e.g. ``paper:cv-0.1:mlp1``,
+    ``cpu:cv-0.1:mlp1:early-stopping`` or ``long:default:mlp3@100000``."""
+    run, at, count = text.partition("@")
+    profile, *key = run.split(":")
+    if len(key) < 2 or (at and not (count.isdigit() and int(count) > 0)):
+        raise argparse.ArgumentTypeError(f"expected PROFILE:SPLIT:ARCH[:VARIANT][@ITERATIONS], got {text!r}")
+    iterations = int(count) if at else None
+    runs.config_for(profile, tuple(key), iterations=iterations)  # validates profile, split, arch, variant
+    return profile, tuple(key), iterations
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,8 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, required=True, help="seconds of wall clock for everything")
     parser.add_argument("--device", default="cuda")
     parser.add_argument(
-        "--candidates", nargs="+", type=parse_candidate, metavar="PROFILE:SPLIT:ARCH[:VARIANT]",
-        help="runs to consider, in order (default: issue 10's priority list)",
+        "--candidates", nargs="+", type=parse_candidate, metavar="PROFILE:SPLIT:ARCH[:VARIANT][@ITERATIONS]",
+        help="runs to consider, in order (default: issue 10's paper runs, then `rdvae verdicts --next`'s)",
     )  # fmt: skip
     parser.add_argument("--skip-tests", action="store_true", help="do not run tests/test_gpu.py first")
     parser.add_argument("--probe-steps", type=int, default=20, help="timed steps per probe")
@@ -345,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out,
         args.budget,
         args.device,
-        args.candidates or CANDIDATES,
+        args.candidates,
         not args.skip_tests,
         args.probe_steps,
     )

@@ -2,6 +2,7 @@
 GPU tests first, skips what the store holds and what does not fit the time left, trains the rest in
 child processes and packs each finished run folder, so a GPU session's results come back whole."""
 
+import argparse
 import importlib.util
 import json
 import shutil
@@ -18,15 +19,15 @@ _spec = importlib.util.spec_from_file_location("device_session", REPO / "benchma
 device_session = sys.modules["device_session"] = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(device_session)
 
-SMOKE = ("smoke", ("cv-0.1", "mlp1"))
-STORED = ("cpu", ("cv-0.1", "mlp1"))  # committed under results/cpu
+SMOKE = ("smoke", ("cv-0.1", "mlp1"), None)
+STORED = ("cpu", ("cv-0.1", "mlp1"), None)  # committed under results/cpu
 
 
 @pytest.fixture
 def store_root(tmp_path, monkeypatch):
     """A results store holding one committed cpu run, so the session finds it stored."""
     root = tmp_path / "results"
-    run_id = runs.config_for(*STORED).run_id
+    run_id = runs.config_for(*STORED[:2]).run_id
     shutil.copytree(REPO / "results" / "cpu" / run_id, root / "cpu" / run_id)
     monkeypatch.setenv(store.STORE_ENV, str(root))
     return root
@@ -45,17 +46,18 @@ def test_a_session_tests_first_skips_the_stored_run_trains_the_rest_and_packs_it
     smoke = next(r for r in report["runs"] if r["profile"] == "smoke")
     assert smoke["estimate_s"] > 0 and smoke["actual_s"] > 0
     (probe,) = report["probes"].values()
-    assert probe["members"] == len(runs.config_for(*SMOKE).members) and probe["ratio_vs_looped"] > 0
+    assert probe["members"] == len(runs.config_for(*SMOKE[:2]).members) and probe["ratio_vs_looped"] > 0
     assert json.loads((out / "session.json").read_text())["runs"] == report["runs"]
 
-    run_id = runs.config_for(*SMOKE).run_id
+    run_id = runs.config_for(*SMOKE[:2]).run_id
     with tarfile.open(out / "runs.tgz") as archive:
         names = archive.getnames()
         archive.extractall(tmp_path / "unpacked", filter="data")
     assert {Path(n).parts[:3] for n in names if len(Path(n).parts) > 2} == {("results", "smoke", run_id)}
-    packed = store.load_folder(tmp_path / "unpacked" / "results" / "smoke" / run_id, runs.config_for(*SMOKE))
+    unpacked = tmp_path / "unpacked" / "results" / "smoke" / run_id
+    packed = store.load_folder(unpacked, runs.config_for(*SMOKE[:2]))
     assert packed.provenance["device"] == "cpu"
-    assert len(packed.rows("test")) == len(runs.config_for(*SMOKE).members)
+    assert len(packed.rows("test")) == len(runs.config_for(*SMOKE[:2]).members)
 
 
 def test_a_run_that_does_not_fit_the_time_left_is_not_started(tmp_path, store_root, monkeypatch):
@@ -86,6 +88,36 @@ def test_bad_arguments_are_refused_with_the_fix(tmp_path):
         device_session.main(["--out", str(tmp_path), "--budget", "60", "--candidates", "paper:cv-0.1"])
     with pytest.raises(ValueError, match="unknown profile"):
         device_session.parse_candidate("huge:cv-0.1:mlp1")
+    for bad in ("long:default:mlp3@", "long:default:mlp3@0", "long:default:mlp3@1e5"):
+        with pytest.raises(argparse.ArgumentTypeError, match="@ITERATIONS"):
+            device_session.parse_candidate(bad)
+    assert device_session.parse_candidate("long:default:mlp3@100000") == ("long", ("default", "mlp3"), 100000)
+    assert device_session.parse_candidate("cpu:cv-0.1:mlp1:early-stopping")[2] is None
+
+
+def test_a_candidate_trained_longer_than_its_profile_comes_back_at_that_budget(tmp_path, store_root):
+    longer = ("smoke", ("cv-0.1", "mlp1"), 2 * runs.config_for("smoke", ("cv-0.1", "mlp1")).iterations)
+    out = tmp_path / "out"
+    report = device_session.session(out, budget_s=600, device="cpu", candidates=(longer,), tests=False)
+    config = runs.config_for(*longer[:2], iterations=longer[2])
+    (outcome,) = report["runs"]
+    assert (outcome["status"], outcome["iterations"]) == ("trained", longer[2])
+    assert outcome["run_id"] == config.run_id
+    with tarfile.open(out / "runs.tgz") as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    packed = store.load_folder(tmp_path / "unpacked" / "results" / "smoke" / config.run_id, config)
+    assert packed.config.iterations == longer[2] and packed.provenance["iterations_run"] == longer[2]
+
+
+def test_the_default_candidates_are_the_paper_runs_then_those_the_store_lacks(store_root):
+    listed = device_session.default_candidates()
+    paper = len(device_session.PAPER_CANDIDATES)
+    assert tuple(listed[:paper]) == device_session.PAPER_CANDIDATES and len(set(listed)) == len(listed)
+    rest = listed[paper:]
+    assert rest, "a store holding one cpu run lacks runs that decide claims"
+    for profile, key, iterations in rest:
+        config = runs.config_for(profile, key, iterations=iterations)
+        assert store.load(config, store.profile_store(profile)) is None, (profile, key, iterations)
 
 
 def test_failing_gpu_tests_leave_the_probes_but_train_nothing(tmp_path, store_root, monkeypatch):
@@ -99,7 +131,7 @@ def test_failing_gpu_tests_leave_the_probes_but_train_nothing(tmp_path, store_ro
                                 "--candidates", "smoke:cv-0.1:mlp1"]) == 1  # fmt: skip
 
 
-LONG = ("long", ("cv-0.05", "mlp1"))  # 4 betas x 2 seeds, not stored
+LONG = ("long", ("cv-0.05", "mlp1"), None)  # 4 betas x 2 seeds, not stored
 
 
 @pytest.fixture
@@ -114,7 +146,7 @@ def fake_training(store_root, monkeypatch):
 
     trained = []
 
-    def train_in_child(profile, key, device, timeout_s, log, seeds=None):
+    def train_in_child(profile, key, device, timeout_s, log, seeds=None, iterations=None):
         config = runs.config_for(profile, key, seeds=tuple(seeds) if seeds else None)
         (store.profile_store(profile) / config.run_id).mkdir(parents=True)
         (store.profile_store(profile) / config.run_id / "members.csv").write_text("")
@@ -133,7 +165,7 @@ def test_a_configuration_too_long_for_the_call_is_trained_a_seed_at_a_time(tmp_p
     )
     whole, *pieces = report["runs"]
     assert whole["status"] == "in seed shards" and whole["note"].startswith("whole configuration estimated")
-    shards = store.seed_shards(runs.config_for(*LONG))
+    shards = store.seed_shards(runs.config_for(*LONG[:2]))
     assert [(p["run_id"], p["seeds"], p["status"]) for p in pieces] == [
         (s.run_id, list(s.seeds), "trained") for s in shards
     ]
@@ -144,7 +176,7 @@ def test_a_configuration_too_long_for_the_call_is_trained_a_seed_at_a_time(tmp_p
 
 
 def test_the_seeds_an_earlier_call_brought_back_are_not_trained_again(tmp_path, fake_training, monkeypatch):
-    first, second = store.seed_shards(runs.config_for(*LONG))
+    first, second = store.seed_shards(runs.config_for(*LONG[:2]))
     fast = device_session.Probe(stacked_step_s=1e-3, looped_step_s=1e-3, members=8)
     monkeypatch.setattr(device_session, "probe", lambda *a, **k: fast)  # the whole would fit: not trained
     real_load = store.load
