@@ -25,9 +25,14 @@ committed results without improvisation:
 Usage, from the repository root on the device machine (its ``python3`` has torch, OpenCV, tqdm, pyyaml,
 scikit-learn and pytest)::
 
-    PYTHONUNBUFFERED=1 PYTHONPATH=src python3 benchmarks/device_session.py --out "$OUT" --budget 540
+    RDVAE_CACHE=$PWD/.device-cache PYTHONUNBUFFERED=1 PYTHONPATH=src \
+        python3 benchmarks/device_session.py --out "$OUT" --budget 540 --next-call 270
 
-then here: ``tar xzf <files_at>/runs.tgz`` in the checkout, and commit the new run folders.
+and, while the machine is warm (it goes back 30 s after a call), a second call that finishes the run
+the first one stopped at its deadline: the same line with ``--budget`` the session's time left less
+40 s, ``--next-call 0 --skip-tests``.  The cache (rendered dataset, checkpoints) lies in the working
+tree's git-ignored ``.device-cache``, which the device keeps between calls.  Then here:
+``tar xzf <files_at>/runs.tgz`` in the checkout, and commit the new run folders.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from rdvae import runs, store  # noqa: E402
+from rdvae import paths, runs, store  # noqa: E402
 from rdvae.config import RunConfig  # noqa: E402
 from rdvae.profiles import DEFAULT_PROFILE  # noqa: E402
 
@@ -63,6 +68,8 @@ PAPER_CANDIDATES: tuple[Candidate, ...] = (
 PACKING_RESERVE_S = 15.0  # kept free at the end of the budget to write runs.tgz and session.json
 START_ALLOWANCE_S = 20.0  # a child process: python, torch and CUDA start, dataset checksum, stack build
 EVAL_SAFETY = 1.5  # the final evaluation is estimated from the step time, not measured: allow 50 % more
+#: what a following call spends before it trains on: start, dataset read from the cache, probes
+NEXT_CALL_OVERHEAD_S = 60.0
 
 
 @dataclass
@@ -90,14 +97,16 @@ class Outcome:
     status: str  # stored already | to do | skipped | trained | stopped | failed (exit N) | in seed shards
     seeds: list[int] | None = None  # a seed shard's seed; None: the whole configuration
     iterations: int | None = None  # None: the profile's own
+    resumed_at: int = 0  # the iteration of the checkpoint an earlier call left it at
     estimate_s: float | None = None
     actual_s: float | None = None
     note: str = ""
 
 
-def estimate(config: RunConfig, step_s: float) -> float:
-    """Seconds for ``config`` in a fresh process: start-up, ``iterations`` steps, the learning-curve
-    evaluations, and the final evaluation.
+def estimate(config: RunConfig, step_s: float, done: int = 0) -> float:
+    """Seconds for ``config`` in a fresh process, resumed at iteration ``done`` (0: from scratch):
+    start-up, the ``iterations - done`` steps left, their learning-curve evaluations, and the final
+    evaluation.
 
     Evaluating one example costs about a third of training on it (a forward pass, no backward), so
     with B examples per step an evaluation of E examples is ~ step_s * E / (3 B).  The final
@@ -106,13 +115,27 @@ def estimate(config: RunConfig, step_s: float) -> float:
     """
     sizes = config.partition_sizes()
     per_example = step_s / (3 * config.batch_size)
-    curves = (config.iterations / config.eval_every + 1) * 2 * config.curve_examples * per_example
+    steps = config.iterations - done
+    curves = (steps / config.eval_every + 1) * 2 * config.curve_examples * per_example
     evaluated = sum(
         n if config.eval_examples is None else min(n, config.eval_examples) for n in sizes.values()
     )
     iwae = 2 * config.iwae_examples * config.iwae_samples
     final = EVAL_SAFETY * (evaluated + iwae) * per_example
-    return START_ALLOWANCE_S + config.iterations * step_s + curves + final
+    return START_ALLOWANCE_S + steps * step_s + curves + final
+
+
+def checkpointed_iteration(config: RunConfig) -> int:
+    """The iteration ``config``'s checkpoint in this machine's cache reached: an earlier call stopped
+    it at its deadline, and ``rdvae train`` resumes it there.  0 without one (or with one that cannot
+    be read: the trainer refuses it with the fix)."""
+    from rdvae.train import load_state
+
+    path = paths.checkpoint_dir() / f"{config.run_id}.pt"
+    try:
+        return int(load_state(path, mmap=True)["iteration"]) if path.exists() else 0
+    except Exception:  # noqa: BLE001 - estimated from scratch; the trainer reports the file
+        return 0
 
 
 def probe(config: RunConfig, device: str, steps: int = 20, looped_steps: int = 3) -> Probe:
@@ -229,9 +252,16 @@ def session(
     candidates: list[Candidate] | None = None,
     tests: bool = True,
     probe_steps: int = 20,
+    next_call_s: float = 0.0,
 ) -> dict:
     """Everything above, within ``budget_s`` seconds of wall clock from now, for ``candidates`` (by
-    default :func:`default_candidates`); returns session.json's contents (also written to ``out``)."""
+    default :func:`default_candidates`); returns session.json's contents (also written to ``out``).
+
+    ``next_call_s``: the seconds a following call on this machine, while it stays warm, can still
+    have.  A run whose estimate exceeds the time left but fits it and that call's (less
+    :data:`NEXT_CALL_OVERHEAD_S`) is started anyway and stopped at the deadline with its checkpoint in
+    the cache; the next call resumes it there (:func:`checkpointed_iteration`).  So a run longer than
+    one call (a paper seed at 257k iterations) still trains, in two."""
     import torch
 
     from rdvae.profiles import get_profile
@@ -289,31 +319,45 @@ def session(
                 "ratio_vs_looped": round(measured.ratio_vs_looped, 2),
             }
             save()
-        return round(estimate(config, probes[layout].stacked_step_s), 1)
+        return round(estimate(config, probes[layout].stacked_step_s, outcome.resumed_at), 1)
 
     def attempt(outcome: Outcome, config: RunConfig, log) -> bool:
         """Train ``config`` (a whole configuration or one seed shard) if its estimate fits; returns
         whether it was skipped because its estimate exceeded the time left."""
         profile, key = outcome.profile, tuple(outcome.key)
         outcome.status = "skipped"
+        outcome.resumed_at = checkpointed_iteration(config)
         outcome.estimate_s = measured_estimate(outcome, config)
         if outcome.estimate_s is None:
             return False
         left = deadline - time.monotonic() - PACKING_RESERVE_S
-        if outcome.estimate_s > left:
+        carried = outcome.estimate_s > left  # finished by the next call, if it fits that call too
+        if carried and outcome.estimate_s > left + next_call_s - NEXT_CALL_OVERHEAD_S:
             outcome.note = f"estimated {outcome.estimate_s:.0f} s > {left:.0f} s left"
             return True
         if not may_train:
             outcome.note = "not trained: the GPU tests did not pass"
             return False
-        print(f"{profile} {config.run_id}: estimated {outcome.estimate_s:.0f} s of {left:.0f} s", flush=True)
+        resumed = f", resumed at iteration {outcome.resumed_at:,}" if outcome.resumed_at else ""
+        print(
+            f"{profile} {config.run_id}: estimated {outcome.estimate_s:.0f} s of {left:.0f} s{resumed}",
+            flush=True,
+        )
         log.write(f"\n=== {profile} {config.run_id}\n")
         log.flush()
         outcome.status, seconds = train_in_child(
             profile, key, device, left, log, outcome.seeds, outcome.iterations
         )
         outcome.actual_s = round(seconds, 1)
-        print(f"  {outcome.status} in {seconds:.0f} s", flush=True)
+        if outcome.status == "stopped":
+            reached = checkpointed_iteration(config)
+            outcome.note = (
+                f"stopped at the deadline at iteration {reached:,} of {config.iterations:,}; its checkpoint "
+                f"in {paths.checkpoint_dir()} lets the next call on this machine finish it"
+                if carried and reached
+                else "stopped at the deadline"
+            )
+        print(f"  {outcome.status} in {seconds:.0f} s {outcome.note}".rstrip(), flush=True)
         if outcome.status == "trained":
             pack(outcomes, out)
         save()
@@ -368,9 +412,16 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--skip-tests", action="store_true", help="do not run tests/test_gpu.py first")
     parser.add_argument("--probe-steps", type=int, default=20, help="timed steps per probe")
+    parser.add_argument(
+        "--next-call", type=float, default=0.0, metavar="SECONDS",
+        help="seconds a following call on this warm machine can still have: a run that fits this call "
+        "and that one together is started, stopped at the deadline and resumed there (default 0)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not math.isfinite(args.budget) or args.budget <= 0:
         parser.error(f"--budget must be a positive number of seconds, got {args.budget}")
+    if not math.isfinite(args.next_call) or args.next_call < 0:
+        parser.error(f"--next-call must be 0 or more seconds, got {args.next_call}")
     report = session(
         args.out,
         args.budget,
@@ -378,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         args.candidates,
         not args.skip_tests,
         args.probe_steps,
+        args.next_call,
     )
     trained = [r for r in report["runs"] if r["status"] == "trained"]
     print(f"{len(trained)} runs trained; session.json and runs.tgz in {args.out}")

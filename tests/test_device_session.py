@@ -189,3 +189,71 @@ def test_the_seeds_an_earlier_call_brought_back_are_not_trained_again(tmp_path, 
     whole, piece = report["runs"]
     assert whole["status"] == "in seed shards" and whole["note"] == "1 of 2 seeds stored before this call"
     assert piece["run_id"] == second.run_id and fake_training == [[1]]
+
+
+def test_a_resumed_run_is_estimated_for_the_iterations_it_has_left():
+    config = runs.config_for(*LONG[:2])
+    step, done = 0.01, 30_000
+    saved = device_session.estimate(config, step) - device_session.estimate(config, step, done)
+    per_eval = 2 * config.curve_examples * step / (3 * config.batch_size)  # a curve point, both partitions
+    assert saved == pytest.approx(done * step + done / config.eval_every * per_eval)
+
+
+def test_the_checkpointed_iteration_is_read_from_the_trainers_checkpoint(tmp_path, monkeypatch):
+    from rdvae import paths
+    from rdvae.train import Trainer
+
+    monkeypatch.setenv(paths.CACHE_ENV, str(tmp_path / "cache"))
+    config = runs.config_for(*SMOKE[:2])
+    assert device_session.checkpointed_iteration(config) == 0  # none
+    trainer = Trainer(config, "cpu")
+    for _ in range(3):
+        trainer.step()
+    trainer.save_checkpoint()
+    assert device_session.checkpointed_iteration(config) == 3
+    trainer.checkpoint_path().write_bytes(b"not a checkpoint")
+    assert device_session.checkpointed_iteration(config) == 0  # the trainer refuses it with the fix
+
+
+def test_a_run_longer_than_the_call_starts_only_if_the_next_call_can_finish_it(
+    tmp_path, store_root, monkeypatch
+):
+    """A whole configuration estimated at 1000 s, in calls of 600 s: skipped without a next call;
+    with one, stopped at the deadline (checkpoint kept), then resumed and finished by the next call."""
+    from rdvae.data import tetrominoes
+
+    config = runs.config_for(*LONG[:2])
+    step = 1000 / config.iterations  # ~1000 s of steps; the evaluations add a few seconds
+    monkeypatch.setattr(tetrominoes, "load_images", lambda **kwargs: None)
+    monkeypatch.setattr(
+        device_session, "probe", lambda *a, **k: device_session.Probe(step, step, len(config.members))
+    )
+    monkeypatch.setattr(store, "seed_shards", lambda config: [])  # the whole configuration, no seeds
+    checkpoint = {"iteration": 0}
+    monkeypatch.setattr(device_session, "checkpointed_iteration", lambda config: checkpoint["iteration"])
+    timeouts = []
+
+    def train_in_child(profile, key, device, timeout_s, log, seeds=None, iterations=None):
+        timeouts.append(timeout_s)
+        if checkpoint["iteration"] == 0:  # the first call: stopped at its deadline
+            checkpoint["iteration"] = int(0.55 * config.iterations)
+            return "stopped", timeout_s
+        (store.profile_store(profile) / config.run_id).mkdir(parents=True)
+        return "trained", 400.0
+
+    monkeypatch.setattr(device_session, "train_in_child", train_in_child)
+
+    def call(next_call_s):
+        report = device_session.session(
+            tmp_path / f"out{len(timeouts)}", 600, "cpu", (LONG,), tests=False, next_call_s=next_call_s
+        )
+        return report["runs"][0]
+
+    alone = call(next_call_s=0)
+    assert alone["status"] == "skipped" and not timeouts
+    first = call(next_call_s=600)
+    assert first["status"] == "stopped" and "lets the next call on this machine finish it" in first["note"]
+    assert timeouts[0] <= 600 - device_session.PACKING_RESERVE_S
+    second = call(next_call_s=0)
+    assert second["status"] == "trained" and second["resumed_at"] == checkpoint["iteration"]
+    assert second["estimate_s"] < 600 < first["estimate_s"]
