@@ -131,7 +131,7 @@ def checkpointed_iteration(config: RunConfig) -> int:
     be read: the trainer refuses it with the fix)."""
     from rdvae.train import load_state
 
-    path = paths.checkpoint_dir() / f"{config.run_id}.pt"
+    path = paths.checkpoint_file(config.run_id)
     try:
         return int(load_state(path, mmap=True)["iteration"]) if path.exists() else 0
     except Exception:  # noqa: BLE001 - estimated from scratch; the trainer reports the file

@@ -51,3 +51,8 @@ def checkpoint_dir() -> Path:
     """Where unfinished runs keep their checkpoints: ``<cache>/checkpoints`` (one ``<run id>.pt`` each,
     and the ``<run id>.lock`` that the process training it holds)."""
     return cache_dir() / "checkpoints"
+
+
+def checkpoint_file(run_id: str) -> Path:
+    """The checkpoint of the unfinished run ``run_id``: ``<cache>/checkpoints/<run id>.pt``."""
+    return checkpoint_dir() / f"{run_id}.pt"

@@ -333,7 +333,7 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------- checkpoints
     def checkpoint_path(self) -> Path:
-        return paths.checkpoint_dir() / f"{self.config.run_id}.pt"
+        return paths.checkpoint_file(self.config.run_id)
 
     def state(self) -> dict:
         return {
