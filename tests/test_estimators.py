@@ -219,6 +219,44 @@ def test_information_stays_exact_for_near_deterministic_encoders():
     assert (mi.double() + mkl.double()).item() == pytest.approx(mc_rate.item(), rel=1e-6)
 
 
+def test_the_noise_gives_the_own_terms_where_z_has_rounded_to_mu():
+    # sigma ~ 1e-19 in float32: z == mu exactly, so log q(z|x) from z loses -1/2 sum eps^2 (~d/2 = 5 nats);
+    # from the noise that drew z, I + KL is the true single-sample rate, by either estimator
+    g = torch.Generator().manual_seed(17)
+    mu = 1 + 3 * torch.rand(2048, 10, generator=g)  # |mu| >= 1: sigma * eps is far below its rounding
+    logvar = torch.full((2048, 10), -87.0)
+    noise = torch.randn(2048, 10, generator=g, dtype=torch.float64).float()
+    z = E.reparameterise(mu, logvar, noise)
+    assert torch.equal(z, mu)
+    own = -0.5 * (noise.double() ** 2 + logvar.double() + math.log(2 * math.pi)).sum(-1)  # (N,)
+    rate_from_noise = (own - E.log_standard_normal(z.double())).mean().item()
+    rounded = (E.log_normal_diag(z.double(), mu.double(), logvar.double()) - own).mean().item()
+    assert rounded == pytest.approx(0.5 * (noise.double() ** 2).sum(-1).mean().item(), rel=1e-9)
+    assert 4 < rounded < 6
+    for mi, mkl in (E.exact_mi_and_marginal_kl(z, mu, logvar, chunk=500, noise=noise),
+                    E.mi_and_marginal_kl(z, mu, logvar, n_data=2048, noise=noise)):  # fmt: skip
+        assert mi.item() == pytest.approx(math.log(2048), abs=1e-4)
+        assert (mi.double() + mkl.double()).item() == pytest.approx(rate_from_noise, rel=1e-6)
+
+
+def test_the_noise_changes_nothing_where_z_is_exact():
+    # ordinary codes in float64: the own terms from z and from the noise agree, values and gradients
+    z, mu, logvar = (t.double() for t in _codes(64, 1.0, seed=32))
+    noise = (z - mu) / torch.exp(0.5 * logvar)
+    torch.testing.assert_close(
+        E.exact_mi_and_marginal_kl(z, mu, logvar, chunk=20, noise=noise),
+        E.exact_mi_and_marginal_kl(z, mu, logvar, chunk=20),
+        rtol=0,
+        atol=1e-10,
+    )
+    gradients = []
+    for given in (noise, None):
+        m, lv = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
+        mi, mkl = E.mi_and_marginal_kl(E.reparameterise(m, lv, noise), m, lv, n_data=100, noise=given)
+        gradients.append((mi, mkl, *torch.autograd.grad(mi + 2 * mkl, (m, lv))))
+    torch.testing.assert_close(gradients[0], gradients[1], rtol=0, atol=1e-10)
+
+
 def test_minibatch_average_agrees_with_the_full_set():
     n, batch = 4096, 512
     z, mu, logvar = _codes(n, 1.0, seed=8)

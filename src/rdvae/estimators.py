@@ -30,6 +30,25 @@ def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> 
     return -0.5 * ((z - mu) ** 2 * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
 
 
+def log_q_at_sample(
+    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor | None
+) -> torch.Tensor:
+    """log q(z|x) at its own sample z = mu + sigma * eps, in float64, shape (...).
+
+    With the ``noise`` eps that drew z, (z - mu) / sigma = eps exactly, so
+
+        log q(z|x) = -1/2 sum_i (eps_i^2 + logvar_i + log 2 pi),
+
+    free of the rounding of z: where sigma << |mu| (an encoder trained without the marginal KL reaches
+    sigma ~ 1e-19) z rounds to mu in float32 and :func:`log_normal_diag` would lose the eps^2 term, d/2
+    nats on average.  Its gradients equal those through z (d/dmu = 0, d/dlogvar_i = -1/2).  Without
+    ``noise`` it is :func:`log_normal_diag` of z.
+    """
+    if noise is None:
+        return log_normal_diag(z.double(), mu.double(), logvar.double())
+    return -0.5 * (noise.double() ** 2 + logvar.double() + LOG_2PI).sum(-1)
+
+
 def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
     """log N(z; 0, I), summed over the last dimension."""
     return -0.5 * (z**2 + LOG_2PI).sum(-1)
@@ -109,7 +128,7 @@ def log_q_pairs(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
 
 
 def mi_and_marginal_kl(
-    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, n_data: int
+    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, n_data: int, noise: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Minibatch estimates of I_q(x;z) and KL(q(z)||p(z)) (Esmaeili et al. 2019; SPEC d.4).
 
@@ -127,12 +146,13 @@ def mi_and_marginal_kl(
     each of shape (...), computed in float64 (:func:`log_q_pairs`).  Consequences, exact for every
     batch: I_hat <= log N, and I_hat + KL_hat equals the single-sample Monte-Carlo rate
     mean_b [log q(z_b|x_b) - log p(z_b)].  Differentiable: the objective variants of appendix A-8
-    (SPEC d.5) train on it.
+    (SPEC d.5) train on it.  Pass the ``noise`` that drew z to take the own terms log q(z_b|x_b) from
+    it (:func:`log_q_at_sample`), exact even where z has rounded to mu.
     """
     batch = z.shape[-2]
     if batch < 2 or n_data < batch:
         raise ValueError(f"need 2 <= batch ({batch}) <= n_data ({n_data})")
-    own = log_normal_diag(z.double(), mu.double(), logvar.double())  # (..., B): log q(z_b|x_b), directly
+    own = log_q_at_sample(z, mu, logvar, noise)  # (..., B): log q(z_b|x_b), directly
     log_q = torch.diagonal_scatter(log_q_pairs(z, mu, logvar), own, dim1=-2, dim2=-1)  # (..., B, B)
     log_weight = torch.full(
         (batch, batch), math.log((n_data - 1) / (n_data * (batch - 1))), dtype=log_q.dtype, device=z.device
@@ -145,7 +165,11 @@ def mi_and_marginal_kl(
 
 
 def exact_mi_and_marginal_kl(
-    z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 512
+    z: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    chunk: int = 512,
+    noise: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """I_q(x;z) and KL(q(z)||p(z)) with the exact aggregate posterior over all N points (SPEC d.4).
 
@@ -159,12 +183,13 @@ def exact_mi_and_marginal_kl(
     GEMM per ``chunk`` rows (:func:`log_q_pairs`), its own terms m = n computed directly: where sigma
     is tiny (an encoder trained without the marginal KL reaches sigma ~ 1e-19) the expansion's
     rounding, eps (z^2 + mu^2) / sigma^2, dwarfs the own term, whereas the other pairs, far apart in
-    units of sigma, stay hugely negative either way.  So I <= log N holds exactly, as it must.
-    Cost O(N^2 d): ~5 s for N = 16,384 on one core.
+    units of sigma, stay hugely negative either way.  So I <= log N holds exactly, as it must.  With
+    the ``noise`` that drew z the own terms are exact even where z has rounded to mu
+    (:func:`log_q_at_sample`).  Cost O(N^2 d): ~5 s for N = 16,384 on one core.
     """
     n = z.shape[0]
     z64 = z.double()
-    own = log_normal_diag(z64, mu.double(), logvar.double())  # (N,): log q(z_n|x_n), directly
+    own = log_q_at_sample(z, mu, logvar, noise)  # (N,): log q(z_n|x_n), directly
     log_q_marginal = torch.empty(n, dtype=torch.float64, device=z.device)
     for start in range(0, n, chunk):
         block = log_q_pairs(z[start : start + chunk], mu, logvar)  # (c, N): [i, m] = log q(z_start+i|x_m)

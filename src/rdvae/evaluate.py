@@ -86,12 +86,14 @@ def evaluate_partition(
                     estimators.bernoulli_nll(xs.flatten(2), model.decode(z)) / cfg.distortion_samples
                 )
                 if s == 0:
-                    z_first = z
+                    z_first, noise_first = z, noise
             sums["rate"][members] += rate.sum(1)
             sums["distortion"][members] += distortion.sum(1)
             if full:  # member by member: 2-5x faster on a CPU than one stacked call (benchmarks/README.md)
                 for k, m in enumerate(group):
-                    mi, mkl = estimators.mi_and_marginal_kl(z_first[k], mu[k], logvar[k], n_population)
+                    mi, mkl = estimators.mi_and_marginal_kl(
+                        z_first[k], mu[k], logvar[k], n_population, noise=noise_first[k]
+                    )
                     sums["mi"][m] += mi
                     sums["marginal_kl"][m] += mkl
     log_px = _log_px(trainer, order[: cfg.iwae_examples])
@@ -164,7 +166,7 @@ def exact_information(trainer, posteriors: dict) -> dict[int, dict[str, float]]:
     for m, (mu, logvar) in posteriors.items():
         noise = trainer.member_noise([m], len(mu), stream=EXACT_INFORMATION_STREAM)[0]  # (N, d)
         mi, marginal_kl = estimators.exact_mi_and_marginal_kl(
-            estimators.reparameterise(mu, logvar, noise), mu, logvar
+            estimators.reparameterise(mu, logvar, noise), mu, logvar, noise=noise
         )
         out[m] = {"mi_exact": mi.item(), "marginal_kl_exact": marginal_kl.item()}
     return out

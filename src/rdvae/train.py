@@ -113,7 +113,7 @@ def member_losses(
     if objective == DEFAULT_OBJECTIVE:
         penalty = rate
     else:
-        mi, marginal_kl = estimators.mi_and_marginal_kl(z, mu, logvar, n_data)  # each (M,)
+        mi, marginal_kl = estimators.mi_and_marginal_kl(z, mu, logvar, n_data, noise=noise)  # each (M,)
         penalty = {"mi-removed": marginal_kl, "marginal-kl-removed": mi}[objective]
     return distortion + betas * penalty, distortion, rate
 
