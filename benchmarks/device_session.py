@@ -178,10 +178,8 @@ def default_candidates() -> list[Candidate]:
 
     claims = ledger.paper_claims()
     evidence = runs.get_runs(DEFAULT_PROFILE, ledger.keys_for(claims), train_missing=False)
-    wanted = ledger.runs_to_train(claims, evidence)
-    if above := runs.profile_above(DEFAULT_PROFILE):
-        wanted += ledger.runs_to_start(claims, evidence, above)
-    listed = [*PAPER_CANDIDATES, *((run.tier[0], run.key, run.tier[1]) for run in wanted)]
+    to_train, _, to_start = ledger.next_runs(claims, evidence, DEFAULT_PROFILE)
+    listed = [*PAPER_CANDIDATES, *((run.tier[0], run.key, run.tier[1]) for run in to_train + to_start)]
     return list(dict.fromkeys(listed))  # each once, first place kept
 
 

@@ -681,6 +681,16 @@ def test_the_runs_to_start_are_those_of_claims_no_more_trained_budget_holds_a_ru
     tiers[one][("long", 50_000)] = fake(*one, monotone, iterations=50_000)
     tiers[three][("long", 50_000)] = fake(*three, monotone, iterations=50_000)
     assert ledger.runs_to_start(claims, Evidence("cpu", tiers), "long") == []  # decided at long
+    # next_runs: what to train at a more-trained budget, then what to start at the profile above
+    tiers[one].pop(("long", 50_000))
+    evidence = Evidence("cpu", tiers)
+    assert ledger.next_runs(claims, evidence, "cpu") == (
+        ledger.runs_to_train(claims, evidence),
+        "long",
+        ledger.runs_to_start(claims, evidence, "long"),
+    )
+    assert [r.key for r in ledger.next_runs(claims, evidence, "cpu")[0]] == [one, *sizes[1:]]
+    assert ledger.next_runs(claims, Evidence("paper", tiers), "paper")[1:] == (None, [])
 
 
 def test_the_verdicts_command_then_names_the_runs_of_claims_never_trained_above(

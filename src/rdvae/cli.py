@@ -166,7 +166,7 @@ def _cmd_progress(args) -> int:
 
 def _cmd_verdicts(args) -> int:
     from rdvae import inventory, ledger, store
-    from rdvae.runs import get_runs, profile_above
+    from rdvae.runs import get_runs
 
     claims = ledger.paper_claims()
     if args.claims:
@@ -193,9 +193,9 @@ def _cmd_verdicts(args) -> int:
                 print(f"      waiting at {waiting[claim]}")
     if args.next:
         print("\nruns that would decide claims at a more-trained budget, closest to deciding first:")
-        print("\n".join(inventory.training_plan(ledger.runs_to_train(claims, runs))))
-        above = profile_above(args.profile)
-        if above and (to_start := ledger.runs_to_start(claims, runs, above)):
+        to_train, above, to_start = ledger.next_runs(claims, runs, args.profile)
+        print("\n".join(inventory.training_plan(to_train)))
+        if to_start:
             print(f"\nthen, for the claims of which no budget above {args.profile} holds a run, "
                   f"their runs at {above}, the claims comparing fewest runs first:")  # fmt: skip
             print("\n".join(inventory.training_plan(to_start)))

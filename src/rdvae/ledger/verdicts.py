@@ -11,7 +11,17 @@ from dataclasses import dataclass, field
 from rdvae.config import PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS
 from rdvae.ledger.shapes import Runs, Undecidable, on_shared_betas, still_falling_text
 from rdvae.profiles import get_profile
-from rdvae.runs import EVIDENCE_ORDER, Evidence, Tier, below_paper, config_for, label, tier_name, tier_order
+from rdvae.runs import (
+    EVIDENCE_ORDER,
+    Evidence,
+    Tier,
+    below_paper,
+    config_for,
+    label,
+    profile_above,
+    tier_name,
+    tier_order,
+)
 from rdvae.store import TableResults
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive at this profile"
@@ -222,6 +232,17 @@ def runs_to_start(claims: Iterable[Claim], evidence: Evidence, profile: str) -> 
             tier = (profile, config_for(profile, key).iterations)
             starting.setdefault((tier, key), []).append((claim.id, len(claim.needs)))
     return _fewest_lacking_first(starting)
+
+
+def next_runs(
+    claims: Iterable[Claim], evidence: Evidence, profile: str
+) -> tuple[list[RunToTrain], str | None, list[RunToTrain]]:
+    """What to train next, as ``rdvae verdicts --next`` lists it and a lent GPU's session takes it:
+    (:func:`runs_to_train`, the profile above ``profile`` or None, :func:`runs_to_start` at that
+    profile, empty where there is none)."""
+    claims = list(claims)
+    above = profile_above(profile)
+    return runs_to_train(claims, evidence), above, runs_to_start(claims, evidence, above) if above else []
 
 
 def changes_with_budget(by_claim: dict[str, dict[Tier, Verdict]]) -> dict[str, str]:
