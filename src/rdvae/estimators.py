@@ -30,23 +30,26 @@ def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> 
     return -0.5 * ((z - mu) ** 2 * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
 
 
+def log_q_from_noise(noise: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log q(z|x) at its own sample z = mu + sigma * eps, from the ``noise`` eps that drew it, shape (...):
+
+        log q(z|x) = log N(eps; 0, I) - 1/2 sum_i logvar_i,
+
+    since (z - mu) / sigma = eps exactly.  Free of the rounding of z: where sigma << |mu| (an encoder
+    trained without the marginal KL reaches sigma ~ 1e-19) z rounds to mu in float32, and
+    :func:`log_normal_diag` of z would lose the eps^2 term (d/2 nats on average) or read 0 * inf = NaN.
+    Its gradients equal those through z (d/dmu = 0, d/dlogvar_i = -1/2)."""
+    return log_standard_normal(noise) - 0.5 * logvar.sum(-1)
+
+
 def log_q_at_sample(
     z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor | None
 ) -> torch.Tensor:
-    """log q(z|x) at its own sample z = mu + sigma * eps, in float64, shape (...).
-
-    With the ``noise`` eps that drew z, (z - mu) / sigma = eps exactly, so
-
-        log q(z|x) = -1/2 sum_i (eps_i^2 + logvar_i + log 2 pi),
-
-    free of the rounding of z: where sigma << |mu| (an encoder trained without the marginal KL reaches
-    sigma ~ 1e-19) z rounds to mu in float32 and :func:`log_normal_diag` would lose the eps^2 term, d/2
-    nats on average.  Its gradients equal those through z (d/dmu = 0, d/dlogvar_i = -1/2).  Without
-    ``noise`` it is :func:`log_normal_diag` of z.
-    """
+    """log q(z|x) at its own sample z, in float64, shape (...): :func:`log_q_from_noise` where the
+    ``noise`` that drew z is given, else :func:`log_normal_diag` of z."""
     if noise is None:
         return log_normal_diag(z.double(), mu.double(), logvar.double())
-    return -0.5 * (noise.double() ** 2 + logvar.double() + LOG_2PI).sum(-1)
+    return log_q_from_noise(noise.double(), logvar.double())
 
 
 def log_standard_normal(z: torch.Tensor) -> torch.Tensor:
@@ -95,18 +98,15 @@ def iwae_log_px(
     whatever K is.  With the exact posterior as proposal every weight equals p(x) and the estimate is
     exact for any K; otherwise it is a lower bound that tightens as K grows.  Returns shape (...).
 
-    The proposal density is taken from the noise, log q(z|x) = log N(eps; 0, I) - 1/2 sum logvar for
-    z = mu + sigma eps, not from z: where sigma is far below mu's float32 spacing (an encoder trained
-    without the marginal KL reaches logvar < -88), z rounds to mu and (z - mu)^2 / sigma^2 would read
-    0 * inf = NaN, or lose the eps^2 term.
+    The proposal density is taken from the noise (:func:`log_q_from_noise`), not from z: where sigma is
+    far below mu's float32 spacing (logvar < -88), z rounds to mu.
     """
     running = torch.full(mu.shape[:-1], -math.inf, device=mu.device, dtype=mu.dtype)
     for start in range(0, samples, chunk):
         k = min(chunk, samples - start)
         noise = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         z = reparameterise(mu, logvar, noise)  # (k, ..., d)
-        # (k, ...): log q(z|x) at z = mu + sigma eps
-        log_q = log_standard_normal(noise) - 0.5 * logvar.sum(-1)
+        log_q = log_q_from_noise(noise, logvar)  # (k, ...)
         log_w = log_likelihood(z) + log_standard_normal(z) - log_q  # (k, ...)
         running = torch.logaddexp(running, torch.logsumexp(log_w, dim=0))
     return running - math.log(samples)
