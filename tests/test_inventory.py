@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from rdvae import cli, inventory, runs, store
+from rdvae import cli, inventory, ledger, runs, store
 from rdvae.config import RunConfig
 
 BASE = RunConfig(split="cv-0.1", arch="mlp1", betas=(0.01, 3.0), seeds=(0, 1), iterations=256)
@@ -128,3 +128,26 @@ def test_the_run_alike_in_cost_steps_the_same_whatever_its_split_and_is_the_late
     assert inventory.alike_in_cost(replace(BASE, seeds=(0,)), stored) is None  # half the members per step
     assert inventory.alike_in_cost(replace(BASE, dataset="mnist"), stored) is None
     assert inventory.alike_in_cost(replace(BASE, objective="mi-removed", batch_size=512), stored) is None
+
+
+def test_a_run_unlike_any_of_its_profile_is_timed_by_member_steps_from_another(tmp_path, monkeypatch):
+    monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
+    digits = replace(BASE, dataset="digits", betas=(0.01, 0.1, 0.3, 1.0, 3.0), iterations=6000)
+    _stored(tmp_path / "cpu", digits, 3600.0)  # 6,000 x 5 x 2 = 60,000 member-steps
+    _stored(tmp_path / "cpu", replace(digits, split="default", iterations=600), 60.0)  # fewer member-steps
+    _stored(tmp_path / "long", replace(digits, arch="mlp3"), 60.0)  # another architecture
+    key = runs.run_key(digits)
+    wanted = runs.config_for("long", key)
+    assert inventory.member_steps(wanted) == 50_000 * 4 * 2  # the long profile's budget
+    found = inventory.alike_in_step(
+        wanted, [c for p in ("cpu", "long") for c in inventory.stored_configurations(p)]
+    )
+    assert found.config == digits
+    assert inventory.alike_in_step(replace(wanted, objective="mi-removed"), [found]) is None
+
+    plan = inventory.training_plan([ledger.RunToTrain(("long", 50_000), key, ("F7a",), 2)])
+    assert "scaled by member-steps (400,000 against 60,000) from MLP1 digits cv-0.1 at cpu" in plan[1]
+    assert "about 6.7 h of training in all" in plan[1]  # 1 h x 400,000 / 60,000
+    cnn = runs.run_key(replace(BASE, arch="cnn1"))
+    plan = inventory.training_plan([ledger.RunToTrain(("long", 50_000), cnn, ("F6b",), 1)])
+    assert plan[1].endswith("no alike run is stored at long to tell how long CNN1 CV(16k/147k) takes")

@@ -116,6 +116,23 @@ def alike_in_cost(config: RunConfig, stored: list[StoredConfiguration]) -> Store
     return max(alike, key=lambda c: c.finished, default=None)
 
 
+def member_steps(config: RunConfig) -> int:
+    """Optimiser steps summed over a run's members: iterations x betas x seeds."""
+    return config.iterations * len(config.betas) * len(config.seeds)
+
+
+def alike_in_step(config: RunConfig, stored: list[StoredConfiguration]) -> StoredConfiguration | None:
+    """Of ``stored`` (of any profile), the configuration whose step costs what ``config``'s does per
+    member, the most member-steps first, to scale its hours by: the same dataset, architecture,
+    objective and batch size, and stopping when ``config`` does.  None if none is."""
+
+    def step_terms(c: RunConfig) -> tuple:
+        return c.dataset, c.arch, c.objective, c.batch_size, c.early_stopping
+
+    alike = [c for c in stored if step_terms(c.config) == step_terms(config)]
+    return max(alike, key=lambda c: (member_steps(c.config), c.finished), default=None)
+
+
 def text_table(rows: list[dict]) -> list[str]:
     """Rows as fixed-width text lines under a header (for the terminal)."""
     if not rows:
@@ -163,7 +180,8 @@ def total_hours(stored: list[StoredConfiguration]) -> float:
 def training_plan(to_train: list) -> list[str]:
     """Each run to train (:func:`rdvae.ledger.runs_to_train`, in its order) as its ``rdvae train``
     command, then the claims it is for and the hours an alike stored run took (:func:`alike_in_cost`),
-    and on what machine:
+    and on what machine, or where none is stored at its profile, the hours of a run of any profile that
+    steps alike per member scaled by member-steps (:func:`alike_in_step`):
     ``rdvae verdicts --next`` and chapter 14."""
     if not to_train:
         return ["  none: every claim is decided at the most-trained budget that holds any of its runs"]
@@ -171,9 +189,11 @@ def training_plan(to_train: list) -> list[str]:
     lines = []
     for run in to_train:
         profile, iterations = run.tier
-        if profile not in stored:
-            stored[profile] = stored_configurations(profile)
-        alike = alike_in_cost(runs.config_for(profile, run.key, iterations=iterations), stored[profile])
+        for each in (profile, *runs.EVIDENCE_ORDER):
+            if each not in stored:
+                stored[each] = stored_configurations(each)
+        config = runs.config_for(profile, run.key, iterations=iterations)
+        alike = alike_in_cost(config, stored[profile])
         name = runs.label(run.key)
         if alike:
             alike_name = runs.label(runs.run_key(alike.config, alike.profile))
@@ -183,10 +203,28 @@ def training_plan(to_train: list) -> list[str]:
                 f"on {_where(alike)}"
             )  # the machine, since a GPU's minutes foretell nothing of a CPU's hours
         else:
-            cost = f"no alike run is stored at {profile} to tell how long {name} takes"
+            cost = _scaled_cost(name, profile, config, [c for p in runs.EVIDENCE_ORDER for c in stored[p]])
         lines += [
             f"  {runs.command(profile, run.key, iterations)}",
             f"      for {', '.join(run.claims)} at {runs.tier_name(run.tier)} "
             f"(lacking {run.fewest_lacking} run(s) there); {cost}",
         ]
     return lines
+
+
+def _scaled_cost(name: str, profile: str, config: RunConfig, stored: list[StoredConfiguration]) -> str:
+    """The training hours of ``config``, which no stored run of ``profile`` steps like, scaled by
+    member-steps from the stored run of any profile that steps alike per member
+    (:func:`alike_in_step`); a rough guide, since members per step and threads change a step's speed."""
+    alike = alike_in_step(config, stored)
+    if alike is None:
+        return f"no alike run is stored at {profile} to tell how long {name} takes"
+    factor = member_steps(config) / member_steps(alike.config)
+    alike_name = runs.label(runs.run_key(alike.config, alike.profile))
+    return (
+        f"no alike run is stored at {profile}; scaled by member-steps ({member_steps(config):,} against "
+        f"{member_steps(alike.config):,}) from {alike_name} at {alike.profile}, "
+        f"which took {alike.hours:.1f} h on {_where(alike)}: "
+        f"about {alike.hours * factor:.1f} h of training in all "
+        f"(a rough guide: members per step and threads change a step's speed)"
+    )
