@@ -102,15 +102,19 @@ def _merge(profile: str, group: list[tuple[Path, RunConfig, dict]]) -> StoredCon
     )
 
 
+def _step_terms(config: RunConfig) -> tuple:
+    """What a member's optimiser step costs, and whether the run stops early: its dataset,
+    architecture, objective and batch size, and early stopping or not."""
+    return config.dataset, config.arch, config.objective, config.batch_size, config.early_stopping
+
+
 def alike_in_cost(config: RunConfig, stored: list[StoredConfiguration]) -> StoredConfiguration | None:
     """Of ``stored``, the configuration whose training hours best foretell ``config``'s, the latest
-    finished: one whose step costs the same, whatever its split (the same dataset, architecture, objective,
-    batch size, iterations and number of members) and that stops when ``config`` does (early stopping
-    or not).  None if none is alike."""
+    finished: one whose step costs the same, whatever its split (:func:`_step_terms`, the same
+    iterations and number of members).  None if none is alike."""
 
     def cost_terms(c: RunConfig) -> tuple:
-        members = len(c.betas) * len(c.seeds)
-        return c.dataset, c.arch, c.objective, c.batch_size, c.iterations, c.early_stopping, members
+        return *_step_terms(c), c.iterations, len(c.betas) * len(c.seeds)
 
     alike = [c for c in stored if cost_terms(c.config) == cost_terms(config)]
     return max(alike, key=lambda c: c.finished, default=None)
@@ -123,13 +127,8 @@ def member_steps(config: RunConfig) -> int:
 
 def alike_in_step(config: RunConfig, stored: list[StoredConfiguration]) -> StoredConfiguration | None:
     """Of ``stored`` (of any profile), the configuration whose step costs what ``config``'s does per
-    member, the most member-steps first, to scale its hours by: the same dataset, architecture,
-    objective and batch size, and stopping when ``config`` does.  None if none is."""
-
-    def step_terms(c: RunConfig) -> tuple:
-        return c.dataset, c.arch, c.objective, c.batch_size, c.early_stopping
-
-    alike = [c for c in stored if step_terms(c.config) == step_terms(config)]
+    member (:func:`_step_terms`), the most member-steps first, to scale its hours by.  None if none is."""
+    alike = [c for c in stored if _step_terms(c.config) == _step_terms(config)]
     return max(alike, key=lambda c: (member_steps(c.config), c.finished), default=None)
 
 
@@ -219,12 +218,11 @@ def _scaled_cost(name: str, profile: str, config: RunConfig, stored: list[Stored
     alike = alike_in_step(config, stored)
     if alike is None:
         return f"no alike run is stored at {profile} to tell how long {name} takes"
-    factor = member_steps(config) / member_steps(alike.config)
+    wanted, done = member_steps(config), member_steps(alike.config)
     alike_name = runs.label(runs.run_key(alike.config, alike.profile))
     return (
-        f"no alike run is stored at {profile}; scaled by member-steps ({member_steps(config):,} against "
-        f"{member_steps(alike.config):,}) from {alike_name} at {alike.profile}, "
-        f"which took {alike.hours:.1f} h on {_where(alike)}: "
-        f"about {alike.hours * factor:.1f} h of training in all "
+        f"no alike run is stored at {profile}; scaled by member-steps ({wanted:,} against {done:,}) "
+        f"from {alike_name} at {alike.profile}, which took {alike.hours:.1f} h on {_where(alike)}: "
+        f"about {alike.hours * wanted / done:.1f} h of training in all "
         f"(a rough guide: members per step and threads change a step's speed)"
     )
