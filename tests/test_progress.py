@@ -165,6 +165,16 @@ def test_the_resume_command_asks_for_the_same_run(profile, split, arch, options)
     assert "--device" not in cpu and "--keep-state" not in cpu
 
 
+def test_a_checkpoint_written_from_python_resumes_into_the_default_store():
+    """A :class:`Trainer` driven from Python (a notebook) records no store folder; its resume command
+    names none, so ``rdvae train`` stores the finished run in the default store."""
+    from rdvae.profiles import PROFILES
+
+    config = PROFILES["smoke"].training.config("cv-0.1", "mlp1", seeds=(3,))
+    command = progress.resume_command(config, {"device": "cpu", "store": None, "keep_state": False})
+    assert command == "rdvae train --profile smoke --arch mlp1 --split cv-0.1 --seeds 3"
+
+
 def test_a_config_no_profile_gives_has_no_resume_command():
     assert progress.resume_command(CONFIG, {"device": "cpu", "store": "/s", "keep_state": False}) is None
 

@@ -115,8 +115,9 @@ def _shown_path(path: str) -> str:
 def resume_command(config: RunConfig, launch: dict | None) -> str | None:
     """The ``rdvae train`` command that resumes ``config``'s checkpoint and finishes it as it was
     started: the same profile and options (so the same run id), and from ``launch`` (what the
-    checkpoint recorded) the device, the store folder and ``--keep-state``.  None if no profile gives
-    ``config``.  A checkpoint from before ``launch`` was recorded gets no ``--store``: the note says so."""
+    checkpoint recorded) the device, the store folder (none for a checkpoint a :class:`Trainer` wrote
+    from Python: the default store) and ``--keep-state``.  None if no profile gives ``config``.  A
+    checkpoint from before ``launch`` was recorded gets no ``--store``: the note says so."""
     found = _train_options(config)
     if found is None:
         return None
@@ -139,7 +140,8 @@ def resume_command(config: RunConfig, launch: dict | None) -> str | None:
         words.append(f"--device {launch['device']}")
     if launch["keep_state"]:
         words.append("--keep-state")
-    words.append(f"--store {_shown_path(launch['store'])}")
+    if launch["store"] is not None:  # None: a Trainer run from Python, which stores nothing itself
+        words.append(f"--store {_shown_path(launch['store'])}")
     return " ".join(words)
 
 
