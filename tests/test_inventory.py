@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from rdvae import cli, inventory, ledger, runs, store
+from rdvae import cli, inventory, ledger, progress, runs, store, train
 from rdvae.config import RunConfig
 
 BASE = RunConfig(split="cv-0.1", arch="mlp1", betas=(0.01, 3.0), seeds=(0, 1), iterations=256)
@@ -151,3 +151,25 @@ def test_a_run_unlike_any_of_its_profile_is_timed_by_member_steps_from_another(t
     cnn = runs.run_key(replace(BASE, arch="cnn1"))
     plan = inventory.training_plan([ledger.RunToTrain(("long", 50_000), cnn, ("F6b",), 1)])
     assert plan[1].endswith("no alike run is stored at long to tell how long CNN1 CV(16k/147k) takes")
+
+
+def test_a_part_trained_run_is_reported_from_its_shards_checkpoints(tmp_path, monkeypatch):
+    """``rdvae verdicts --next`` names how far a run to train already is, from the checkpoint of a
+    seed shard (how the long runs train), with the hours left at its speed and the shard's own resume
+    command: the whole configuration's command would start a new run instead."""
+    monkeypatch.setenv("RDVAE_CACHE", str(tmp_path))
+    config = replace(runs.config_for("smoke", runs.run_key(BASE)), seeds=(0, 1))
+    trainer = train.Trainer(store.seed_shards(config)[1])
+    trainer.step()
+    trainer.step()
+    trainer.elapsed = 3600.0  # as if those 2 iterations had taken an hour
+    trainer.save_checkpoint()
+    (line,) = inventory.started(config, progress.in_progress())
+    assert line.startswith(f"part-trained, seed 1: 2 of {config.iterations} iterations, ")
+    assert f"~{(config.iterations - 2) / 2:.1f} h left at 0.000556 it/s" in line  # 2 iterations an hour
+    assert "resume: rdvae train --profile smoke --arch mlp1 --split cv-0.1 --seeds 1" in line
+    assert inventory.started(replace(config, arch="mlp3"), progress.in_progress()) == []  # not its checkpoint
+    whole = {"run_id": config.run_id, "iteration": 5, "iterations": 20, "hours_left": None, "resume": None}
+    assert inventory.started(config, [whole]) == [
+        "part-trained, the whole run: 5 of 20 iterations; resume: the command that started it"
+    ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rdvae import runs, store
+from rdvae import progress, runs, store
 from rdvae.config import RunConfig
 from rdvae.data.images import DatasetFileError
 
@@ -180,11 +180,13 @@ def training_plan(to_train: list) -> list[str]:
     """Each run to train (:func:`rdvae.ledger.runs_to_train`, in its order) as its ``rdvae train``
     command, then the claims it is for and the hours an alike stored run took (:func:`alike_in_cost`),
     and on what machine, or where none is stored at its profile, the hours of a run of any profile that
-    steps alike per member scaled by member-steps (:func:`alike_in_step`):
+    steps alike per member scaled by member-steps (:func:`alike_in_step`); and, for a run already
+    part-trained, how far its checkpoints are and the hours they have left (:func:`started`):
     ``rdvae verdicts --next`` and chapter 14."""
     if not to_train:
         return ["  none: every claim is decided at the most-trained budget that holds any of its runs"]
     stored: dict[str, list[StoredConfiguration]] = {}
+    checkpoints = progress.in_progress()
     lines = []
     for run in to_train:
         profile, iterations = run.tier
@@ -208,6 +210,32 @@ def training_plan(to_train: list) -> list[str]:
             f"      for {', '.join(run.claims)} at {runs.tier_name(run.tier)} "
             f"(lacking {run.fewest_lacking} run(s) there); {cost}",
         ]
+        lines += [f"      {line}" for line in started(config, checkpoints)]
+    return lines
+
+
+def started(config: RunConfig, checkpoints: list[dict]) -> list[str]:
+    """How far ``config``'s run is, from the checkpoints of it or of its seed shards among
+    ``checkpoints`` (:func:`rdvae.progress.in_progress`), one line each in seed order: the iteration,
+    the hours left at the speed of the last process that trained it (this run on this machine, a
+    better guide than any stored run) and the command that resumes it (a shard's names its seed)."""
+    seeds = {config.run_id: (), **{shard.run_id: shard.seeds for shard in store.seed_shards(config)}}
+    ours = sorted(
+        (c for c in checkpoints if c["run_id"] in seeds and "error" not in c),
+        key=lambda c: seeds[c["run_id"]],
+    )
+    lines = []
+    for found in ours:
+        which = f"seed {found_seed[0]}" if (found_seed := seeds[found["run_id"]]) else "the whole run"
+        left = (
+            ""
+            if found["hours_left"] is None
+            else f", ~{found['hours_left']:.1f} h left at {found['speed']:.3g} it/s"
+        )
+        lines.append(
+            f"part-trained, {which}: {found['iteration']:,} of {found['iterations']:,} iterations{left}; "
+            f"resume: {found['resume'] or 'the command that started it'}"
+        )
     return lines
 
 
