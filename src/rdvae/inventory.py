@@ -226,7 +226,8 @@ def started(config: RunConfig, checkpoints: list[dict]) -> list[str]:
     )
     lines = []
     for found in ours:
-        which = f"seed {found_seed[0]}" if (found_seed := seeds[found["run_id"]]) else "the whole run"
+        shard_seeds = seeds[found["run_id"]]  # (): the whole configuration's own checkpoint
+        which = f"seed {shard_seeds[0]}" if shard_seeds else "the whole run"
         left = (
             ""
             if found["hours_left"] is None
