@@ -228,11 +228,7 @@ def started(config: RunConfig, checkpoints: list[dict]) -> list[str]:
     for found in ours:
         shard_seeds = seeds[found["run_id"]]  # (): the whole configuration's own checkpoint
         which = f"seed {shard_seeds[0]}" if shard_seeds else "the whole run"
-        left = (
-            ""
-            if found["hours_left"] is None
-            else f", ~{found['hours_left']:.1f} h left at {found['speed']:.3g} it/s"
-        )
+        left = f", {progress.time_left(found)}" if found["hours_left"] is not None else ""
         lines.append(
             f"part-trained, {which}: {found['iteration']:,} of {found['iterations']:,} iterations{left}; "
             f"resume: {found['resume'] or 'the command that started it'}"

@@ -184,6 +184,12 @@ def in_progress() -> list[dict]:
     return out
 
 
+def time_left(run: dict) -> str:
+    """An :func:`in_progress` run's forecast, "~0.7 h left at 3.2 it/s"; only for a run with a speed
+    (``hours_left`` not None)."""
+    return f"~{run['hours_left']:.1f} h left at {run['speed']:.3g} it/s"
+
+
 def describe(runs: list[dict]) -> list[str]:
     """Printable lines: a header per run, then one line per beta."""
     if not runs:
@@ -194,9 +200,7 @@ def describe(runs: list[dict]) -> list[str]:
             lines.append(f"{run['run_id']}: {run['error']}")
             continue
         share = run["iteration"] / run["iterations"]
-        left = ""
-        if run["hours_left"] is not None:
-            left = f", ~{run['hours_left']:.1f} h left at {run['speed']:.3g} it/s ({run['speed_since']})"
+        left = f", {time_left(run)} ({run['speed_since']})" if run["hours_left"] is not None else ""
         head = (
             f"{run['run_id']}: {run['iteration']:,}/{run['iterations']:,} iterations ({share:.0%}), "
             f"{run['hours']:.1f} h trained{left}"
