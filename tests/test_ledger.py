@@ -234,6 +234,35 @@ def test_f5_wants_checkerboard_clearly_worse_than_the_dense_split():
     assert verdict.status == ledger.NOT_REPRODUCED
 
 
+def test_mean_difference_tolerance_is_two_standard_errors_of_the_mean_difference():
+    def point(se):
+        return {"distortion": 0.0, "distortion_std": se * math.sqrt(2), "seeds": 2}
+
+    a, b = [point(2.0), point(2.0), point(20.0)], [point(1.0), point(1.0), point(1.0)]
+    assert ledger.mean_difference_tolerance(a, b) == pytest.approx(2 * math.sqrt(4 + 4 + 400 + 3) / 3)
+    assert ledger.mean_difference_tolerance(a[:1], b[:1]) == pytest.approx(ledger.pair_tolerance(a[0], b[0]))
+    assert ledger.mean_difference_tolerance([point(0.01)] * 4, [point(0.01)] * 4) == ledger.TOL_FLOOR
+
+
+def test_f5_one_beta_whose_seeds_disagree_does_not_hide_a_large_gap():
+    """Checkerboard worse than CV(82k) by >= 45 nats at every beta, but at beta = 1 its two seeds are
+    60 nats apart (MLP-3 at long 100k: 47): the tolerance of the mean decides, not that beta's."""
+    runs = {}
+    for arch in ("mlp1", "mlp3"):
+        runs[("default", arch)] = fake("default", arch, lambda b: 100 + b)
+        runs[("cv-0.1", arch)] = fake("cv-0.1", arch, lambda b: 140 + b)
+        runs[("checkerboard", arch)] = fake("checkerboard", arch, lambda b: 145 + b)
+    board = runs[("checkerboard", "mlp3")]
+    wide = [dict(r, distortion=r["distortion"] + (60.0 if r["beta"] == 1.0 and r["seed"] == 1 else 0.0))
+            for r in board.members]  # fmt: skip
+    runs[("checkerboard", "mlp3")] = RunResults(board.config, wide, [], {}, {})
+    verdict = ledger.CLAIMS["F5"].evaluate(runs, "cpu")
+    assert verdict.status == ledger.REPRODUCED, verdict.numbers
+    mean_gap, _ = verdict.numbers["mlp3: mean D_cb - D_cv82k (tol of that mean)"]
+    per_beta = verdict.numbers["mlp3: D_cb - D_cv82k at each beta (tol)"]
+    assert max(tol for _, tol in per_beta) > mean_gap  # that beta's tol alone would fail the claim
+
+
 def test_f7b_counts_two_monotone_curves_as_a_tie_not_a_failure():
     datasets = ["digits"]
     claim = next(c for c in ledger.figure7_claims(datasets) if c.id == "F7b")

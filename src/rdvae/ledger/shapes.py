@@ -86,6 +86,17 @@ def pair_tolerance(a: dict, b: dict, metric: str = "distortion") -> float:
     return max(TOL_FLOOR, 2 * math.hypot(standard_error(a, metric), standard_error(b, metric)))
 
 
+def mean_difference_tolerance(a_rows: list[dict], b_rows: list[dict], metric: str = "distortion") -> float:
+    """tol of the mean over n betas of a_i - b_i: max(1 nat, (2 / n) sqrt(sum_i se_a_i^2 + se_b_i^2)).
+
+    Two standard errors of that mean, taking each beta's points as independent (each beta is its own
+    trained model); one beta whose seeds disagree widens it by its share, not by its whole spread.
+    """
+    variance = sum(standard_error(a, metric) ** 2 + standard_error(b, metric) ** 2
+                   for a, b in zip(a_rows, b_rows, strict=True))  # fmt: skip
+    return max(TOL_FLOOR, 2 * math.sqrt(variance) / len(a_rows))
+
+
 def steps_as_beta_decreases(rows: list[dict], metric: str = "distortion") -> list[dict]:
     """Each step from one beta to the next smaller one: the rise of ``metric`` and its tolerance."""
     ordered = sorted(rows, key=lambda r: -r["beta"])
