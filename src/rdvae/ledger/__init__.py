@@ -18,6 +18,8 @@ points a and b differ beyond noise when their difference exceeds
   more than tol of those two points;
 - "U-shaped / interior minimum": the minimum is not at the smallest beta, and the value at the
   smallest beta exceeds the minimum by more than tol of those two points.
+- a mean over the beta grid of differences (F5) is held to two standard errors of that mean,
+  ``mean_difference_tolerance``, not to the widest single beta's tol.
 
 The modules: :mod:`~rdvae.ledger.shapes` (reading runs as per-beta rows, the tolerance and the shapes),
 :mod:`~rdvae.ledger.verdicts` (claims, verdicts and the budget that decides them),
