@@ -215,6 +215,28 @@ def test_f4c_wants_a_slight_improvement_as_n_train_decreases():
     assert ledger.CLAIMS["F4c"].evaluate(runs(+0.5), "cpu").status == ledger.NOT_REPRODUCED
 
 
+def test_f4b_holds_each_beta_to_the_noise_of_its_own_points():
+    def runs(offset_at_smallest_beta):
+        out = {}
+        for i, split in enumerate(ledger.CD_SIZES):
+            run = fake(split, "mlp3", lambda b, o=i * offset_at_smallest_beta: 50 + (o if b == 0.01 else 0))
+            for row in run.members:  # seeds 30 nats apart at beta = 3 (se 15): noise there only
+                if row["beta"] == 3.0:
+                    row["distortion"] += 30 * (row["seed"] - 0.5)
+            out[(split, "mlp3")] = run
+        return out
+
+    claim = ledger.CLAIMS["F4b"]
+    assert claim.evaluate(runs(0.0), "cpu").status == ledger.REPRODUCED
+    # sizes 3 nats apart at beta = 0.01, where the seeds agree: the limit there is 2 nats, not the
+    # 2 sqrt(2) 15 = 42 nats of beta = 3 (the old rule took the largest standard error over the grid)
+    verdict = claim.evaluate(runs(1.0), "cpu")
+    assert verdict.status == ledger.NOT_REPRODUCED
+    checked = verdict.numbers["(beta, spread of D_test across sizes, limit)"]
+    assert checked[0] == (0.01, pytest.approx(3.0), 2.0)
+    assert checked[-1][2] == pytest.approx(2 * math.sqrt(2) * 15.05, abs=0.01)  # seeds 30.1 apart: se 15.05
+
+
 def test_figure4_claims_report_the_epochs_each_size_saw():
     # CD sizes 57,416 / 32,998 / 16,405 / 8,159 (SPEC b); 6,000 iterations of batch 128
     runs = {(split, arch): fake(split, arch, monotone, iterations=6000)
