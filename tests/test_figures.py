@@ -154,3 +154,29 @@ def test_the_distortion_curves_along_training_are_drawn_at_halving_iterations():
         assert list(lines[-1].get_xdata()) == [0.01, 0.1, 1.0]
         assert list(lines[-1].get_ydata()) == pytest.approx([0.01, 0.1, 1.0])  # 100 - 100 + beta
     assert [t.get_text() for t in fig.legends[0].get_texts()][-1] == "iteration 100,000"
+
+
+def test_lowest_test_points_say_when_and_how_far_each_beta_overfit():
+    """Two seeds on CV(16k/147k) (16,384 training images, batch 128): at beta 0.1 the mean test D is
+    11, 8, 9, 8.5 at iterations 0, 256, 512, 768 (lowest 8 at 256 = epoch 2, then up 0.5); at beta 1 it
+    falls to the end (lowest at the last point, no rise); the train curve, lower still, is ignored."""
+    results = _run("mlp3", None, 0, "long")
+
+    def points(beta, partition, by_iteration):
+        return [{"iteration": it, "beta": beta, "seed": seed, "partition": partition, "distortion": d}
+                for it, pair in by_iteration.items() for seed, d in enumerate(pair)]  # fmt: skip
+
+    results.curves = [
+        *points(0.1, "test", {0: (10, 12), 256: (7, 9), 512: (9, 9), 768: (8, 9)}),
+        *points(1.0, "test", {0: (12, 12), 256: (11, 11), 512: (10, 10), 768: (9, 10)}),
+        *points(0.1, "train", {it: (1, 1) for it in (0, 256, 512, 768)}),
+    ]
+    rows = figures.lowest_test_points({("cv-0.1", "mlp3"): results, ("cv-0.05", "mlp3"): None})
+    keys = ("beta", "lowest test D", "at iteration", "at epoch", "last test D", "rise since")
+    assert [tuple(r[k] for k in keys) for r in rows] == [
+        (0.1, 8.0, 256, 2.0, 8.5, 0.5),
+        (1.0, 9.5, 768, 6.0, 9.5, 0.0),
+    ]
+    assert {r["N_train"] for r in rows} == {16_384} and {r["configuration"] for r in rows} == {
+        run_keys.label(("cv-0.1", "mlp3"))
+    }

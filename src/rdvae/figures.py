@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from rdvae import runs as run_keys
+from rdvae import summary
 from rdvae.config import PAPER_BATCH_SIZE, PAPER_ITERATIONS, PAPER_SEEDS
 from rdvae.data import splits
 from rdvae.ledger import LATE_FRACTION, still_falling, u_shape_holds_from, u_shape_over_training
@@ -126,6 +127,33 @@ def epochs_seen(runs: dict) -> list[dict]:
         for key, results in runs.items()
         if results is not None
     ]
+
+
+def lowest_test_points(runs: dict) -> list[dict]:
+    """Per stored run and beta, where its test distortion on the learning curve bottomed out (mean over
+    seeds, on the fixed curve subset): the iteration and the epoch, iterations x batch size / N_train,
+    and how far it rose by the last evaluation (:func:`rdvae.summary.rise_since_lowest`).  A minimum
+    early in training and a large rise say that size overfits well within the budget; a minimum at the
+    last evaluation says it was still improving."""
+    out = []
+    for key, results in runs.items():
+        if results is None:
+            continue
+        n, batch = run_keys.training_size(results.config), results.config.batch_size
+        for row in summary.rise_since_lowest(results.curves):
+            out.append(
+                {
+                    "configuration": run_keys.label(key),
+                    "N_train": n,
+                    "beta": row["beta"],
+                    "lowest test D": row["lowest"],
+                    "at iteration": row["lowest at"],
+                    "at epoch": row["lowest at"] * batch / n,
+                    "last test D": row["last"],
+                    "rise since": row["rise"],
+                }
+            )
+    return out
 
 
 def _panel(runs: dict, key: tuple, profile: str) -> Panel:

@@ -19,20 +19,8 @@ from rdvae import paths
 from rdvae.config import RunConfig
 from rdvae.ledger import u_shape
 from rdvae.profiles import PROFILES
-from rdvae.summary import curve_by_beta, curve_values
+from rdvae.summary import curve_by_beta, curve_values, lowest_on_curve
 from rdvae.train import load_state
-
-
-def _lowest_test(curves: list[dict]) -> dict[float, tuple[float, int]]:
-    """Per beta, the lowest mean-over-seeds test distortion on the curve and the iteration it was at
-    (the earliest, on ties): a run whose last point is well above it has begun to overfit."""
-    lowest: dict[float, tuple[float, int]] = {}
-    for iteration in sorted({row["iteration"] for row in curves}):
-        for beta, values in curve_values(curves, "test", iteration).items():
-            mean = float(np.mean(values))
-            if beta not in lowest or mean < lowest[beta][0]:
-                lowest[beta] = (mean, iteration)
-    return lowest
 
 
 def last_curve_point(curves: list[dict]) -> tuple[int | None, list[dict]]:
@@ -43,7 +31,7 @@ def last_curve_point(curves: list[dict]) -> tuple[int | None, list[dict]]:
         return None, []
     last = max(row["iteration"] for row in curves)
     train, test = (curve_values(curves, partition, last) for partition in ("train", "test"))
-    lowest = _lowest_test(curves)
+    lowest = lowest_on_curve(curves)
     out = []
     for beta in sorted(set(train) | set(test)):
         seeds_train, seeds_test = train.get(beta, []), test.get(beta, [])

@@ -80,6 +80,41 @@ def curve_by_beta(
     return out
 
 
+def lowest_on_curve(
+    curves: list[dict], partition: str = "test", metric: str = "distortion"
+) -> dict[float, tuple[float, int]]:
+    """Per beta, the lowest mean over seeds of ``metric`` on the learning curve of ``partition`` and the
+    iteration it was at (the earliest, on ties): a run whose last point is well above it has begun to
+    overfit."""
+    lowest: dict[float, tuple[float, int]] = {}
+    for iteration in sorted({row["iteration"] for row in curves}):
+        for beta, values in curve_values(curves, partition, iteration, metric).items():
+            mean = float(np.mean(values))
+            if beta not in lowest or mean < lowest[beta][0]:
+                lowest[beta] = (mean, iteration)
+    return lowest
+
+
+def rise_since_lowest(curves: list[dict], partition: str = "test", metric: str = "distortion") -> list[dict]:
+    """Per beta (ascending), where the learning curve of ``partition`` bottomed out and how far it had
+    climbed back by the last evaluation, all as means over seeds: ``beta``, ``lowest``, ``lowest at``
+    (iteration), ``last``, ``last at`` and ``rise`` = last - lowest (0 when the last point is the lowest;
+    a rise is overfitting since ``lowest at``)."""
+    rows = [r for r in curves if r["partition"] == partition]
+    if not rows:
+        return []
+    last_at = max(r["iteration"] for r in rows)
+    last = {beta: float(np.mean(v)) for beta, v in curve_values(rows, partition, last_at, metric).items()}
+    out = []
+    for beta, (lowest, lowest_at) in sorted(lowest_on_curve(rows, partition, metric).items()):
+        final = last.get(beta, math.nan)  # NaN: every member diverged before the last evaluation
+        out.append(
+            {"beta": beta, "lowest": lowest, "lowest at": lowest_at, "last": final, "last at": last_at,
+             "rise": final - lowest}
+        )  # fmt: skip
+    return out
+
+
 def late_change(
     results: RunResults, partition: str = "test", metric: str = "distortion", fraction: float = 0.2
 ) -> list[dict]:
