@@ -27,7 +27,14 @@ def _cell(value, digits: int) -> str:
 
 
 def html_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None, digits: int = 3) -> HTML:
-    """A table with one row per mapping; ints get thousands separators, floats ``digits`` decimals."""
+    """A table with one row per mapping; ints get thousands separators, floats ``digits`` decimals.
+    No rows (none of the runs it reads is stored, or they hold no learning curves) gives a line saying
+    so instead of a table."""
+    if not rows:
+        return HTML(
+            "<p><em>Nothing to tabulate: the runs this table reads are not stored here, "
+            "or hold no learning curves.</em></p>"
+        )
     columns = list(columns or rows[0].keys())
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = "".join(
