@@ -172,10 +172,18 @@ def test_lowest_test_points_say_when_and_how_far_each_beta_overfit():
         *points(0.1, "train", {it: (1, 1) for it in (0, 256, 512, 768)}),
     ]
     rows = figures.lowest_test_points({("cv-0.1", "mlp3"): results, ("cv-0.05", "mlp3"): None})
-    keys = ("beta", "lowest test D", "at iteration", "at epoch", "last test D", "rise since")
+    keys = (
+        "beta",
+        "lowest test D",
+        "at iteration",
+        "at epoch",
+        "last test D",
+        "last at iteration",
+        "rise since",
+    )
     assert [tuple(r[k] for k in keys) for r in rows] == [
-        (0.1, 8.0, 256, 2.0, 8.5, 0.5),
-        (1.0, 9.5, 768, 6.0, 9.5, 0.0),
+        (0.1, 8.0, 256, 2.0, 8.5, 768, 0.5),
+        (1.0, 9.5, 768, 6.0, 9.5, 768, 0.0),
     ]
     assert {r["N_train"] for r in rows} == {16_384} and {r["configuration"] for r in rows} == {
         run_keys.label(("cv-0.1", "mlp3"))

@@ -132,9 +132,9 @@ def epochs_seen(runs: dict) -> list[dict]:
 def lowest_test_points(runs: dict) -> list[dict]:
     """Per stored run and beta, where its test distortion on the learning curve bottomed out (mean over
     seeds, on the fixed curve subset): the iteration and the epoch, iterations x batch size / N_train,
-    and how far it rose by the last evaluation (:func:`rdvae.summary.rise_since_lowest`).  A minimum
-    early in training and a large rise say that size overfits well within the budget; a minimum at the
-    last evaluation says it was still improving."""
+    and how far it rose by the last evaluation, with that evaluation's iteration
+    (:func:`rdvae.summary.rise_since_lowest`).  A minimum early in training and a large rise say that
+    size overfits well within the budget; a minimum at the last evaluation says it was still improving."""
     out = []
     for key, results in runs.items():
         if results is None:
@@ -150,6 +150,7 @@ def lowest_test_points(runs: dict) -> list[dict]:
                     "at iteration": row["lowest at"],
                     "at epoch": row["lowest at"] * batch / n,
                     "last test D": row["last"],
+                    "last at iteration": row["last at"],
                     "rise since": row["rise"],
                 }
             )
