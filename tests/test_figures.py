@@ -95,6 +95,57 @@ def test_figure4_legend_names_the_images_each_curve_trained_on():
     assert legend == ["N_train = 1,024 (smoke: 20 it × 1 seed, cpu)"]
 
 
+def _cd_run(split, iterations):
+    rows = [{"beta": 1.0, "seed": 0, "partition": p, "distortion": 80.0, "rate": 10.0, "status": "ok"}
+            for p in ("train", "test")]  # fmt: skip
+    config = RunConfig(split=split, arch="mlp3", betas=(1.0,), seeds=(0,), iterations=iterations)
+    return RunResults(config, rows, [], {}, {"device": "cpu"}, profile="long")
+
+
+def test_a_figure4_panel_shows_its_sizes_at_the_budget_they_share():
+    """CD(57k/57k) stored at 50k and 100k iterations, CD(33k/33k) at 50k only, CD(16k/16k) at 20k only
+    (on another panel's budget): the MLP-3 CD panel can show 57k and 33k both at 50k, the most-trained
+    budget holding both; 16k, held at no budget of theirs, does not stop it. CD(8k/8k) is missing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rdvae.runs import Evidence
+
+    long50, long100 = _cd_run("cd-0.7", 50_000), _cd_run("cd-0.7", 100_000)
+    stored = {
+        ("cd-0.7", "mlp3"): {("long", 100_000): long100, ("long", 50_000): long50},
+        ("cd-0.4", "mlp3"): {("long", 50_000): _cd_run("cd-0.4", 50_000)},
+        ("cd-0.1", "mlp3"): {},
+    }
+    evidence = Evidence("long", stored)
+    assert evidence[("cd-0.7", "mlp3")] is long100  # alone, a configuration shows its most-trained run
+    keys = [("cd-0.7", "mlp3"), ("cd-0.4", "mlp3"), ("cd-0.1", "mlp3")]
+    assert evidence.common_tier(keys) == ("long", 50_000)
+    shown, more = figures.at_one_budget(evidence, keys)
+    assert shown == {keys[0]: long50, keys[1]: stored[keys[1]]["long", 50_000], keys[2]: None}
+    assert more == {keys[0]: long100}
+
+    stored[("cd-0.2", "mlp3")] = {("long", 20_000): _cd_run("cd-0.2", 20_000)}
+    evidence = Evidence("long", stored)
+    assert evidence.common_tier([*keys, ("cd-0.2", "mlp3")]) is None  # no budget holds all: each its best
+    shown, more = figures.at_one_budget(evidence, [*keys, ("cd-0.2", "mlp3")])
+    assert shown[keys[0]] is long100 and more == {}
+
+    del stored[("cd-0.2", "mlp3")]
+    evidence = Evidence("long", stored)
+    fig = figures.fig4(evidence, "long")
+    cd_mlp3 = fig.axes[3]
+    assert [t.get_text() for t in cd_mlp3.get_legend().get_texts()] == [
+        "N_train = 57,416 (long: 50,000 it × 1 seed, cpu)",
+        "N_train = 32,998 (long: 50,000 it × 1 seed, cpu)",
+    ]  # SPEC b: the CD sizes of ratios 0.7 and 0.4
+    assert "1 also stored more trained" in cd_mlp3.get_title()
+    shown, more = figures.fig4_runs(evidence)
+    text = figures.caption(shown, "long", more)
+    assert text.endswith(f"{run_keys.label(keys[0])} at long: 100,000 it × 1 seed, cpu")
+    assert "100,000" not in figures.caption(shown, "long")
+
+
 def test_a_caption_names_a_batch_other_than_the_profiles():
     plain = _run("mlp3", None, 0, "cpu")
     assert run_keys.budget(plain) == "cpu: 10 it × 1 seed, cpu"

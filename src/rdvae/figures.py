@@ -2,7 +2,8 @@
 
 A run that is missing at the chosen profile becomes a panel that says so and names the command that
 produces it.  Every panel shows the most-trained run stored for its configuration
-(:class:`rdvae.runs.Evidence`) and names its budget under the title; :func:`caption` lists which
+(:class:`rdvae.runs.Evidence`) and names its budget under the title, except that a panel comparing
+configurations shows them at the budget they share (:func:`at_one_budget`); :func:`caption` lists which
 budget each configuration was shown at, says when that is below the paper's protocol, and names the
 runs that were still improving when training stopped.
 """
@@ -22,7 +23,10 @@ TRAIN, TEST = "C0", "C3"
 PAPER_EXAMPLES_SEEN = PAPER_ITERATIONS * PAPER_BATCH_SIZE  # per member, over the whole run
 
 
-def caption(runs: dict, profile: str) -> str:
+def caption(runs: dict, profile: str, more_trained: dict | None = None) -> str:
+    """Which budget each configuration is shown at, whether that is below the paper's protocol, the
+    runs still improving when training stopped and the hard example's source; ``more_trained`` names
+    runs stored at a larger budget than a comparison panel shows them at (:func:`at_one_budget`)."""
     present = {key: r for key, r in runs.items() if r is not None}
     if not present:
         return f"profile {profile}: none of this figure's runs are in the store yet"
@@ -44,6 +48,12 @@ def caption(runs: dict, profile: str) -> str:
         )
         + _still_falling_note(present)
         + _hard_example_note(present.values())
+        + (
+            ". Stored more trained, shown here at the budget their panel shares with the other sizes: "
+            + "; ".join(f"{run_keys.label(key)} at {run_keys.budget(r)}" for key, r in more_trained.items())
+            if more_trained
+            else ""
+        )
     )
 
 
@@ -176,27 +186,60 @@ def fig3(runs: dict, profile: str):
     return rd_figure([_panel(runs, k, profile) for k in keys], n_cols=2)
 
 
-def fig4(runs: dict, profile: str):
-    """Test RD curves for CV (top) and CD (bottom) splits at four training-set sizes, per depth."""
-    panels = []
+FIG4_PANELS: dict[tuple[str, str], tuple[run_keys.RunKey, ...]] = {
+    (family, arch): tuple((split, arch) for split in sizes)
     for family, sizes in (
         ("CV", ("cv-0.35", "cv-0.2", "cv-0.1", "cv-0.05")),
         ("CD", ("cd-0.7", "cd-0.4", "cd-0.2", "cd-0.1")),
-    ):
-        for arch in ("mlp1", "mlp3"):
-            curves, missing = [], []
-            for split, colour in zip(sizes, ("C0", "C1", "C2", "C3"), strict=True):
-                results = runs.get((split, arch))
-                if results is None:
-                    missing.append(f"{split}")
-                else:
-                    # the images trained on, as the epochs table says
-                    n = run_keys.training_size(results.config)
-                    curves.append(
-                        Curve(results, "test", f"N_train = {n:,} ({run_keys.budget(results)})", colour)
-                    )
-            note = f"not run at profile {profile}: {', '.join(missing)}" if missing and not curves else ""
-            panels.append(Panel(f"{family} splits, {arch.upper()}, test", curves, note=note))
+    )
+    for arch in ("mlp1", "mlp3")
+}  # Figure 4's panels, (split family, depth) -> its four training-set sizes, largest first
+
+
+def at_one_budget(runs: dict, keys) -> tuple[dict, dict]:
+    """The runs of ``keys`` as a panel comparing them shows them: all at the most-trained tier that
+    holds every stored one (:meth:`rdvae.runs.Evidence.common_tier`), so the curves differ by
+    configuration and not by training; and the most-trained runs of the keys stored beyond that.
+    Where no tier holds them all (or ``runs`` is a plain mapping), each is its most-trained run."""
+    tier = runs.common_tier(keys) if isinstance(runs, run_keys.Evidence) else None
+    if tier is None:
+        return {key: runs.get(key) for key in keys}, {}
+    shown = {key: runs.at(tier).get(key) for key in keys}
+    more = {key: runs[key] for key in keys if runs.get(key) is not None and runs[key] is not shown[key]}
+    return shown, more
+
+
+def fig4_runs(runs: dict) -> tuple[dict, dict]:
+    """Figure 4's runs as its panels show them (each panel at one budget, :func:`at_one_budget`), and
+    the runs stored more trained than their panel shows; the chapter's caption and tables use these."""
+    shown, more = {}, {}
+    for keys in FIG4_PANELS.values():
+        panel, above = at_one_budget(runs, keys)
+        shown.update(panel)
+        more.update(above)
+    return shown, more
+
+
+def fig4(runs: dict, profile: str):
+    """Test RD curves for CV (top) and CD (bottom) splits at four training-set sizes, per depth; each
+    panel's sizes at one budget (:func:`at_one_budget`)."""
+    panels = []
+    for (family, arch), keys in FIG4_PANELS.items():
+        shown, more_trained = at_one_budget(runs, keys)
+        curves, missing = [], []
+        for key, colour in zip(keys, ("C0", "C1", "C2", "C3"), strict=True):
+            results = shown[key]
+            if results is None:
+                missing.append(key[0])
+            else:
+                # the images trained on, as the epochs table says
+                n = run_keys.training_size(results.config)
+                curves.append(Curve(results, "test", f"N_train = {n:,} ({run_keys.budget(results)})", colour))
+        note = f"not run at profile {profile}: {', '.join(missing)}" if missing and not curves else ""
+        title = f"{family} splits, {arch.upper()}, test"
+        if more_trained:
+            title += f"\nall sizes at one budget; {len(more_trained)} also stored more trained (caption)"
+        panels.append(Panel(title, curves, note=note))
     return rd_figure(panels, n_cols=2)
 
 

@@ -14,7 +14,9 @@ Best evidence: a build at a profile of :data:`EVIDENCE_ORDER` also looks in the 
 trained profiles before it (a ``cpu`` build looks in ``paper``, ``long``, ``cpu``), and in each store
 at every number of iterations a configuration was trained for (the profile's, and longer, e.g.
 ``rdvae train --profile long ... --iterations 100000``): each (profile, iterations) is a *tier*.
-Every panel shows the most-trained run stored for its configuration, labelled with its budget.  The
+Every panel shows the most-trained run stored for its configuration, labelled with its budget; a
+panel that compares configurations (Figure 4's sizes) shows them at the most-trained tier holding them
+all (:meth:`Evidence.common_tier`), so its curves differ by configuration, not training.  The
 ledger decides each claim at the most-trained tier that holds *all* the runs the claim compares, so
 a claim never mixes budgets.  A run that adds betas to a stored run's grid (``rdvae train ... --betas
 2,5``, same budget otherwise) is shown as one run with it (:func:`rdvae.store.load_with_extra_betas`).
@@ -130,6 +132,12 @@ class Evidence(Mapping):
 
     def at(self, tier: Tier) -> dict[RunKey, store.RunResults | None]:
         return {key: found.get(tier) for key, found in self.stored.items()}
+
+    def common_tier(self, keys: Iterable[RunKey]) -> Tier | None:
+        """The most-trained tier holding every one of ``keys`` that is stored at all (None where no
+        tier holds them all, or none is stored): where runs compared in one panel share a budget."""
+        stored = [key for key in keys if self.stored.get(key)]
+        return next((t for t in self.tiers if stored and all(t in self.stored[key] for key in stored)), None)
 
 
 def _variants(key: RunKey) -> dict:
