@@ -95,7 +95,7 @@ def test_figure4_legend_names_the_images_each_curve_trained_on():
     assert legend == ["N_train = 1,024 (smoke: 20 it × 1 seed, cpu)"]
 
 
-def _cd_run(split, iterations):
+def _run_at(split, iterations):
     rows = [{"beta": 1.0, "seed": 0, "partition": p, "distortion": 80.0, "rate": 10.0, "status": "ok"}
             for p in ("train", "test")]  # fmt: skip
     config = RunConfig(split=split, arch="mlp3", betas=(1.0,), seeds=(0,), iterations=iterations)
@@ -111,10 +111,10 @@ def test_a_figure4_panel_shows_its_sizes_at_the_budget_they_share():
     matplotlib.use("Agg")
     from rdvae.runs import Evidence
 
-    long50, long100 = _cd_run("cd-0.7", 50_000), _cd_run("cd-0.7", 100_000)
+    long50, long100 = _run_at("cd-0.7", 50_000), _run_at("cd-0.7", 100_000)
     stored = {
         ("cd-0.7", "mlp3"): {("long", 100_000): long100, ("long", 50_000): long50},
-        ("cd-0.4", "mlp3"): {("long", 50_000): _cd_run("cd-0.4", 50_000)},
+        ("cd-0.4", "mlp3"): {("long", 50_000): _run_at("cd-0.4", 50_000)},
         ("cd-0.1", "mlp3"): {},
     }
     evidence = Evidence("long", stored)
@@ -125,7 +125,7 @@ def test_a_figure4_panel_shows_its_sizes_at_the_budget_they_share():
     assert shown == {keys[0]: long50, keys[1]: stored[keys[1]]["long", 50_000], keys[2]: None}
     assert more == {keys[0]: long100}
 
-    stored[("cd-0.2", "mlp3")] = {("long", 20_000): _cd_run("cd-0.2", 20_000)}
+    stored[("cd-0.2", "mlp3")] = {("long", 20_000): _run_at("cd-0.2", 20_000)}
     evidence = Evidence("long", stored)
     assert evidence.common_tier([*keys, ("cd-0.2", "mlp3")]) is None  # no budget holds all: each its best
     shown, more = figures.at_one_budget(evidence, [*keys, ("cd-0.2", "mlp3")])
@@ -144,6 +144,35 @@ def test_a_figure4_panel_shows_its_sizes_at_the_budget_they_share():
     text = figures.caption(shown, "long", more)
     assert text.endswith(f"{run_keys.label(keys[0])} at long: 100,000 it × 1 seed, cpu")
     assert "100,000" not in figures.caption(shown, "long")
+
+
+def test_the_early_stopping_panel_compares_both_arms_at_one_budget():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rdvae.runs import Evidence
+
+    ordinary, plain_key, stopped_key = (
+        _run_at("cv-0.1", 100_000),
+        ("cv-0.1", "mlp1"),
+        ("cv-0.1", "mlp1", "early-stopping"),
+    )
+    half, stopped = _run_at("cv-0.1", 50_000), _run_at("cv-0.1", 50_000)
+    evidence = Evidence(
+        "long",
+        {
+            plain_key: {("long", 100_000): ordinary, ("long", 50_000): half},
+            stopped_key: {("long", 50_000): stopped},
+        },
+    )
+    ax = figures.early_stopping_figure(evidence).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "trained to the end (long: 50,000 it × 1 seed, cpu)",
+        "early stopping (long: 50,000 it × 1 seed, cpu)",
+    ]
+    assert ax.get_title().endswith(
+        "also stored more trained: trained to the end at long: 100,000 it × 1 seed, cpu"
+    )
 
 
 def test_a_caption_names_a_batch_other_than_the_profiles():

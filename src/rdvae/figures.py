@@ -278,12 +278,22 @@ def fig8(runs: dict):
 
 
 def early_stopping_figure(runs: dict):
-    """Appendix: test RD curves of the 1-layer MLP on CV(16k/147k) with and without early stopping."""
-    curves = []
-    for key, label, colour in (
-        (("cv-0.1", "mlp1"), "trained to the end", "C3"),
-        (("cv-0.1", "mlp1", "early-stopping"), "early stopping", "C2"),
-    ):
-        if runs.get(key) is not None:
-            curves.append(Curve(runs[key], "test", f"{label} ({run_keys.budget(runs[key])})", colour))
-    return rd_figure([Panel("MLP1 CV(16k/147k), test", curves, note="" if curves else "not run")], n_cols=1)
+    """Appendix: test RD curves of the 1-layer MLP on CV(16k/147k) with and without early stopping,
+    at the budget both share (:func:`at_one_budget`)."""
+    arms = {
+        ("cv-0.1", "mlp1"): ("trained to the end", "C3"),
+        ("cv-0.1", "mlp1", "early-stopping"): ("early stopping", "C2"),
+    }
+    shown, more_trained = at_one_budget(runs, list(arms))
+    curves = [
+        Curve(results, "test", f"{arms[key][0]} ({run_keys.budget(results)})", arms[key][1])
+        for key, results in shown.items()
+        if results is not None
+    ]
+    title = "MLP1 CV(16k/147k), test" + (
+        "\nboth at one budget; also stored more trained: "
+        + ", ".join(f"{arms[key][0]} at {run_keys.budget(r)}" for key, r in more_trained.items())
+        if more_trained
+        else ""
+    )
+    return rd_figure([Panel(title, curves, note="" if curves else "not run")], n_cols=1)
