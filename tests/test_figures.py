@@ -103,9 +103,9 @@ def _run_at(split, iterations):
 
 
 def test_a_figure4_panel_shows_its_sizes_at_the_budget_they_share():
-    """CD(57k/57k) stored at 50k and 100k iterations, CD(33k/33k) at 50k only, CD(16k/16k) at 20k only
-    (on another panel's budget): the MLP-3 CD panel can show 57k and 33k both at 50k, the most-trained
-    budget holding both; 16k, held at no budget of theirs, does not stop it. CD(8k/8k) is missing."""
+    """CD(57k/57k) stored at 50k and 100k iterations, CD(33k/33k) at 50k only, CD(8k/8k) missing: the
+    MLP-3 CD panel shows 57k and 33k both at 50k, the most-trained budget holding both, and names the
+    100k run.  Adding CD(16k/16k) at 20k only leaves no budget holding all: each size its best."""
     import matplotlib
 
     matplotlib.use("Agg")
