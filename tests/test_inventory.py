@@ -156,7 +156,7 @@ def test_a_run_unlike_any_of_its_profile_is_timed_by_member_steps_from_another(t
 def test_a_part_trained_run_is_reported_from_its_shards_checkpoints(tmp_path, monkeypatch):
     """``rdvae verdicts --next`` names how far a run to train already is, from the checkpoint of a
     seed shard (how the long runs train), with the hours left at its speed and the shard's own resume
-    command: the whole configuration's command would start a new run instead."""
+    command (the whole configuration's command resumes it too, a seed at a time)."""
     monkeypatch.setenv("RDVAE_CACHE", str(tmp_path))
     config = replace(runs.config_for("smoke", runs.run_key(BASE)), seeds=(0, 1))
     trainer = train.Trainer(store.seed_shards(config)[1])

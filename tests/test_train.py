@@ -302,6 +302,34 @@ def test_a_configuration_trained_one_seed_at_a_time_is_the_whole_run(tmp_path):
         store.load(config, tmp_path / "shards")
 
 
+def test_a_configuration_begun_a_seed_at_a_time_is_finished_a_seed_at_a_time(tmp_path, capsys):
+    """``rdvae train --seeds 0``, then ``rdvae train`` of both seeds: seed 0's stored shard is loaded,
+    not trained again in a whole-configuration run, and seed 1's part-trained shard resumes from its
+    checkpoint; the result is the whole configuration trained in one go."""
+    config = RunConfig(betas=(0.5, 2.0), seeds=(0, 1), **SMALL)  # the betas and stacks of the test above
+    first, second = store.seed_shards(config)
+    train.run(first, store_path=tmp_path / "store", stack_size=2, progress=False)
+    written = {f.name: f.stat().st_mtime_ns for f in (tmp_path / "store" / first.run_id).iterdir()}
+    part = train.Trainer(second, stack_size=2)
+    part.evaluate_curves()  # iteration 0's curve point, as Trainer.train takes it
+    part.step()
+    part.step()
+    part.save_checkpoint()
+    assert train.started_shards(config, tmp_path / "store") == {"0": "stored", "1": "part-trained"}
+
+    finished = train.run(config, store_path=tmp_path / "store", stack_size=2, progress=True)
+    out = capsys.readouterr().out
+    assert f"{config.run_id}: begun a seed at a time (seed 0 stored, seed 1 part-trained)" in out
+    assert f"resuming {second.run_id} from iteration 2" in out
+    assert {f.name for f in (tmp_path / "store").iterdir()} == {first.run_id, second.run_id}  # no whole run
+    assert {f.name: f.stat().st_mtime_ns for f in (tmp_path / "store" / first.run_id).iterdir()} == written
+    assert train.started_shards(config, tmp_path / "store") == {"0": "stored", "1": "stored"}
+
+    whole = train.run(config, store_path=tmp_path / "whole", stack_size=2, progress=False)
+    assert finished.config == config
+    assert finished.members == whole.members and finished.curves == whole.curves
+
+
 def test_early_stopping_members_stop_one_by_one_so_a_configuration_can_be_sharded(tmp_path):
     # Each member stops on its own and nothing it does afterwards counts: at beta = 30 the rate collapses
     # and the validation loss stops improving early, at 0.5 it improves to the end of the run

@@ -606,11 +606,23 @@ def run(
     checkpoint if one exists, else continuing a kept shorter run of the same configuration), evaluate,
     store the results and delete the checkpoint, or with ``keep_state`` keep it for a longer run
     (:mod:`rdvae.kept_states`).  Only one process at a time trains a given run
-    (:func:`exclusive_run`); another asking for it waits, then loads what the first stored.  ``tf32``
-    and ``flush_denormal``: see :class:`Trainer`."""
+    (:func:`exclusive_run`); another asking for it waits, then loads what the first stored.  A
+    configuration some of whose seeds are already stored or part-trained as seed shards is finished a
+    shard at a time (:func:`started_shards`), so no seed is trained twice.  ``tf32`` and
+    ``flush_denormal``: see :class:`Trainer`."""
     done = store.load(config, store_path)
     if done is not None:
         return done
+    if started := started_shards(config, store_path):
+        if progress:
+            print(
+                f"{config.run_id}: begun a seed at a time "
+                f"({', '.join(f'seed {s} {how}' for s, how in started.items())}); finishing it so"
+            )
+        for shard in store.seed_shards(config):
+            run(shard, device, store_path, checkpoint_seconds, stack_size, progress, tf32, flush_denormal,
+                keep_state)  # fmt: skip
+        return store.load(config, store_path)
     with exclusive_run(config.run_id, progress):
         done = store.load(config, store_path)  # stored by another process while this one waited
         if done is not None:
@@ -619,6 +631,22 @@ def run(
             config, device, store_path, checkpoint_seconds, stack_size, progress, tf32, flush_denormal,
             keep_state,
         )  # fmt: skip
+
+
+def started_shards(config: RunConfig, store_path: str | Path | None = None) -> dict[str, str]:
+    """The seed shards of ``config`` (:func:`rdvae.store.seed_shards`) already stored or part-trained
+    (a checkpoint in the cache), as {seed: "stored" or "part-trained"}; empty where ``config`` has its
+    own checkpoint, which :func:`run` resumes as a whole.  ``rdvae train --seeds 0`` then a plain
+    ``rdvae train`` of both seeds must train seed 1 only, not seed 0 again beside the stored shard."""
+    if paths.checkpoint_file(config.run_id).exists():
+        return {}
+    found = {}
+    for shard in store.seed_shards(config):
+        if (store.store_dir(store_path) / shard.run_id).exists():
+            found[str(shard.seeds[0])] = "stored"
+        elif paths.checkpoint_file(shard.run_id).exists():
+            found[str(shard.seeds[0])] = "part-trained"
+    return found
 
 
 @contextmanager
