@@ -173,3 +173,17 @@ def test_a_part_trained_run_is_reported_from_its_shards_checkpoints(tmp_path, mo
     assert inventory.started(config, [whole]) == [
         "part-trained, the whole run: 5 of 20 iterations; resume: the command that started it"
     ]
+
+
+def test_a_run_with_a_stored_seed_shard_says_its_command_trains_only_the_others(tmp_path, monkeypatch):
+    """``rdvae verdicts --next`` lists the whole configuration's command, which loads a stored seed
+    shard instead of training it again (:func:`rdvae.train.run`); the plan says which seeds those are."""
+    monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
+    first, second = store.seed_shards(BASE)
+    assert inventory.stored_shards(BASE, "long") == []
+    _stored(tmp_path / "long", second, 3600.0)
+    assert inventory.stored_shards(BASE, "long") == [
+        f"stored already, seed 1 ({second.run_id}): the command trains the others"
+    ]
+    assert inventory.stored_shards(BASE, "cpu") == []  # another profile's store
+    assert inventory.stored_shards(replace(BASE, seeds=(1,)), "long") == []  # one seed: no shards

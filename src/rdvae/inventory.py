@@ -210,8 +210,18 @@ def training_plan(to_train: list) -> list[str]:
             f"      for {', '.join(run.claims)} at {runs.tier_name(run.tier)} "
             f"(lacking {run.fewest_lacking} run(s) there); {cost}",
         ]
-        lines += [f"      {line}" for line in started(config, checkpoints)]
+        lines += [f"      {line}" for line in stored_shards(config, profile) + started(config, checkpoints)]
     return lines
+
+
+def stored_shards(config: RunConfig, profile: str) -> list[str]:
+    """A line naming the seed shards of ``config`` already stored at ``profile``, which its command
+    loads rather than trains (:func:`rdvae.train.run`), or none."""
+    shards = [s for s in store.seed_shards(config) if (store.profile_store(profile) / s.run_id).exists()]
+    if not shards:
+        return []
+    seeds, folders = (", ".join(str(s.seeds[0]) for s in shards), ", ".join(s.run_id for s in shards))
+    return [f"stored already, seed {seeds} ({folders}): the command trains the others"]
 
 
 def started(config: RunConfig, checkpoints: list[dict]) -> list[str]:
