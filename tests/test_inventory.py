@@ -179,7 +179,7 @@ def test_a_run_with_a_stored_seed_shard_says_its_command_trains_only_the_others(
     """``rdvae verdicts --next`` lists the whole configuration's command, which loads a stored seed
     shard instead of training it again (:func:`rdvae.train.run`); the plan says which seeds those are."""
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
-    first, second = store.seed_shards(BASE)
+    second = store.seed_shards(BASE)[1]
     assert inventory.stored_shards(BASE, "long") == []
     _stored(tmp_path / "long", second, 3600.0)
     assert inventory.stored_shards(BASE, "long") == [
