@@ -217,7 +217,7 @@ def training_plan(to_train: list) -> list[str]:
 def stored_shards(config: RunConfig, profile: str) -> list[str]:
     """A line naming the seed shards of ``config`` already stored at ``profile``, which its command
     loads rather than trains (:func:`rdvae.train.run`), or none."""
-    shards = [s for s in store.seed_shards(config) if (store.profile_store(profile) / s.run_id).exists()]
+    shards = store.stored_seed_shards(config, store.profile_store(profile))
     if not shards:
         return []
     seeds, folders = (", ".join(str(s.seeds[0]) for s in shards), ", ".join(s.run_id for s in shards))

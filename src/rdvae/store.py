@@ -277,6 +277,11 @@ def seed_shards(config: RunConfig) -> list[RunConfig]:
     return [replace(config, seeds=(seed,)) for seed in config.seeds]
 
 
+def stored_seed_shards(config: RunConfig, store: str | Path | None = None) -> list[RunConfig]:
+    """The seed shards of ``config`` (:func:`seed_shards`) whose run folders are in the store."""
+    return [shard for shard in seed_shards(config) if (store_dir(store) / shard.run_id).exists()]
+
+
 def load_seed_shards(config: RunConfig, store: str | Path | None = None) -> RunResults | None:
     """``config``'s results assembled from its stored seed shards, or None unless every shard is
     stored (a configuration is never shown with some of its seeds missing)."""

@@ -640,9 +640,10 @@ def started_shards(config: RunConfig, store_path: str | Path | None = None) -> d
     ``rdvae train`` of both seeds must train seed 1 only, not seed 0 again beside the stored shard."""
     if paths.checkpoint_file(config.run_id).exists():
         return {}
+    stored = store.stored_seed_shards(config, store_path)
     found = {}
     for shard in store.seed_shards(config):
-        if (store.store_dir(store_path) / shard.run_id).exists():
+        if shard in stored:
             found[str(shard.seeds[0])] = "stored"
         elif paths.checkpoint_file(shard.run_id).exists():
             found[str(shard.seeds[0])] = "part-trained"
