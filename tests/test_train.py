@@ -315,7 +315,7 @@ def test_a_configuration_begun_a_seed_at_a_time_is_finished_a_seed_at_a_time(tmp
     part.step()
     part.step()
     part.save_checkpoint()
-    assert train.started_shards(config, tmp_path / "store") == {"0": "stored", "1": "part-trained"}
+    assert train.started_shards(config, tmp_path / "store") == {0: "stored", 1: "part-trained"}
 
     finished = train.run(config, store_path=tmp_path / "store", stack_size=2, progress=True)
     out = capsys.readouterr().out
@@ -323,7 +323,7 @@ def test_a_configuration_begun_a_seed_at_a_time_is_finished_a_seed_at_a_time(tmp
     assert f"resuming {second.run_id} from iteration 2" in out
     assert {f.name for f in (tmp_path / "store").iterdir()} == {first.run_id, second.run_id}  # no whole run
     assert {f.name: f.stat().st_mtime_ns for f in (tmp_path / "store" / first.run_id).iterdir()} == written
-    assert train.started_shards(config, tmp_path / "store") == {"0": "stored", "1": "stored"}
+    assert train.started_shards(config, tmp_path / "store") == {0: "stored", 1: "stored"}
 
     whole = train.run(config, store_path=tmp_path / "whole", stack_size=2, progress=False)
     assert finished.config == config

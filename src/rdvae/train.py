@@ -633,7 +633,7 @@ def run(
         )  # fmt: skip
 
 
-def started_shards(config: RunConfig, store_path: str | Path | None = None) -> dict[str, str]:
+def started_shards(config: RunConfig, store_path: str | Path | None = None) -> dict[int, str]:
     """The seed shards of ``config`` (:func:`rdvae.store.seed_shards`) already stored or part-trained
     (a checkpoint in the cache), as {seed: "stored" or "part-trained"}; empty where ``config`` has its
     own checkpoint, which :func:`run` resumes as a whole.  ``rdvae train --seeds 0`` then a plain
@@ -644,9 +644,9 @@ def started_shards(config: RunConfig, store_path: str | Path | None = None) -> d
     found = {}
     for shard in store.seed_shards(config):
         if shard in stored:
-            found[str(shard.seeds[0])] = "stored"
+            found[shard.seeds[0]] = "stored"
         elif paths.checkpoint_file(shard.run_id).exists():
-            found[str(shard.seeds[0])] = "part-trained"
+            found[shard.seeds[0]] = "part-trained"
     return found
 
 
