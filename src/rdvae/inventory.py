@@ -97,7 +97,7 @@ def _merge(profile: str, group: list[tuple[Path, RunConfig, dict]]) -> StoredCon
         folders=tuple(path.name for path, _, _ in group),
         train_seconds=tuple(float(prov.get("train_seconds", 0.0)) for _, _, prov in group),
         devices=tuple(str(prov.get("device", "?")) for _, _, prov in group),
-        machines=tuple(_machine(prov) for _, _, prov in group),
+        machines=tuple(machine(prov) for _, _, prov in group),
         finished=max(str(prov.get("finished", "")) for _, _, prov in group),
     )
 
@@ -152,7 +152,7 @@ def _epochs(config: RunConfig) -> int | str:
         return "?"
 
 
-def _machine(provenance: dict) -> str:
+def machine(provenance: dict) -> str:
     """What a run trained on; runs stored before the CPU model was recorded say only "cpu"."""
     name = str(provenance.get("device_name", ""))
     return "not recorded" if name in ("", "cpu") else name
