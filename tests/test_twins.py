@@ -5,7 +5,7 @@ how much, beside how far two seeds are apart at that point."""
 import csv
 import json
 
-from rdvae import store, train, twins
+from rdvae import cli, store, train, twins
 from rdvae.config import RunConfig
 
 SMALL = dict(
@@ -51,7 +51,7 @@ def _test_distortion(folder, seed, beta, iteration):
     return value
 
 
-def test_a_run_trained_longer_from_scratch_repeats_its_shorter_twin(tmp_path):
+def test_a_run_trained_longer_from_scratch_repeats_its_shorter_twin(tmp_path, monkeypatch, capsys):
     short = RunConfig(betas=(0.5, 2.0), seeds=(0, 1), iterations=20, **SMALL)
     long = RunConfig(betas=(0.5, 2.0), seeds=(0, 1), iterations=40, **SMALL)
     for config in (short, long):
@@ -64,6 +64,11 @@ def test_a_run_trained_longer_from_scratch_repeats_its_shorter_twin(tmp_path):
     for pair in found:  # iterations 0, 10, 20 x 2 betas x 2 partitions, bit for bit
         assert pair.agreement == twins.CurveAgreement(12, 12, 20, 0.0, None) and pair.seed_spread is None
         assert pair.row()["identical points"] == "12 of 12"
+    monkeypatch.setattr(store, "profile_store", lambda profile: tmp_path)  # as the smoke store
+    assert cli.main(["runs", "--profile", "smoke", "--twins"]) == 0
+    printed = capsys.readouterr().out
+    assert "smoke: 2 seeds stored at two budgets, each trained from scratch" in printed
+    assert printed.count("20 / 40") == 2 and printed.count("12 of 12") == 2
 
     # the longer run as another machine might have computed it: one test point moved by 1.5 nats
     curves = tmp_path / long.run_id / "curves.csv"

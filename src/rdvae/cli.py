@@ -6,6 +6,7 @@
 ``rdvae progress`` how far the unfinished runs (checkpoints in the cache) are, and their last curves
 ``rdvae verdicts`` every claim's verdict from the results store, in seconds, without building the book
 ``rdvae runs``   what the results store holds: every configuration's budget, seeds and training hours
+                 (``--twins``: and how far runs of one seed at two budgets agree)
 ``rdvae data``   render and cache the full Tetrominoes dataset
 ``rdvae splits`` print the exact sizes of every split
 """
@@ -203,7 +204,7 @@ def _cmd_verdicts(args) -> int:
 
 
 def _cmd_runs(args) -> int:
-    from rdvae import inventory, store
+    from rdvae import inventory, store, twins
     from rdvae.runs import EVIDENCE_ORDER
 
     profiles = args.profile or [p for p in EVIDENCE_ORDER if store.profile_store(p).is_dir()]
@@ -220,6 +221,14 @@ def _cmd_runs(args) -> int:
         )
         if stored:
             print("\n".join(inventory.text_table([c.row() for c in stored])) + "\n")
+        if args.twins:
+            pairs = twins.find_twins(profile)
+            print(
+                f"{profile}: {len(pairs)} seed{'s' * (len(pairs) != 1)} stored at two budgets, "
+                "each trained from scratch"
+            )
+            if pairs:
+                print("\n".join(inventory.text_table([pair.row() for pair in pairs])) + "\n")
     return 0
 
 
@@ -374,6 +383,12 @@ def parser() -> argparse.ArgumentParser:
         nargs="+",
         choices=list(PROFILES),
         help="these profiles' stores (default: every one of paper, long, cpu that has a store folder)",
+    )
+    stored.add_argument(
+        "--twins",
+        action="store_true",
+        help="also every seed stored at two budgets: how far the longer run repeats the shorter one's "
+        "learning curve, and how far seeds part (chapter 14, 'Runs trained twice')",
     )
     stored.set_defaults(run=_cmd_runs)
 
