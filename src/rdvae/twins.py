@@ -15,12 +15,15 @@ construction and is left out.
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
 from rdvae import inventory, runs, store
+from rdvae.config import RunConfig
 
 CurvePoint = tuple[int, float, str]  # (iteration, beta, partition) of one seed's curve
 
@@ -98,30 +101,40 @@ def find_twins(profile: str, folder: str | Path | None = None) -> list[Twins]:
             curves[path] = store.load_folder(path).curves
         return curves[path]
 
+    by_configuration = defaultdict(list)  # every field but iterations and seeds -> its runs
+    for run in found:
+        by_configuration[_but_budget_and_seeds(run[1])].append(run)
     pairs = []
-    for run_a, run_b in combinations(found, 2):
-        by_budget = sorted([run_a, run_b], key=lambda run: run[1].iterations)
-        (short_path, short, short_prov), (long_path, long, long_prov) = by_budget
-        if short.iterations == long.iterations or not short.same_except(long, "iterations", "seeds"):
-            continue
-        if long_prov.get("extended_from") == short.run_id:
-            continue
-        siblings = [path for path, config, _ in found if config.same_except(short, "seeds")]  # short budget
-        for seed in sorted(set(short.seeds) & set(long.seeds)):
-            agreement = curve_agreement(curves_of(short_path), curves_of(long_path), seed)
-            pairs.append(
-                Twins(
-                    profile,
-                    runs.label(runs.run_key(short, profile)),
-                    seed,
-                    (short.run_id, long.run_id),
-                    (short.iterations, long.iterations),
-                    (trained_on(short_prov), trained_on(long_prov)),
-                    agreement,
-                    _seed_spread([row for path in siblings for row in curves_of(path)], agreement),
-                )
+    for group in by_configuration.values():
+        for run_a, run_b in combinations(group, 2):
+            (short_path, short, short_prov), (long_path, long, long_prov) = sorted(
+                [run_a, run_b], key=lambda run: run[1].iterations
             )
+            if short.iterations == long.iterations or long_prov.get("extended_from") == short.run_id:
+                continue
+            siblings = [path for path, config, _ in group if config.iterations == short.iterations]
+            for seed in sorted(set(short.seeds) & set(long.seeds)):
+                agreement = curve_agreement(curves_of(short_path), curves_of(long_path), seed)
+                pairs.append(
+                    Twins(
+                        profile,
+                        runs.label(runs.run_key(short, profile)),
+                        seed,
+                        (short.run_id, long.run_id),
+                        (short.iterations, long.iterations),
+                        (trained_on(short_prov), trained_on(long_prov)),
+                        agreement,
+                        _seed_spread([row for path in siblings for row in curves_of(path)], agreement),
+                    )
+                )
     return sorted(pairs, key=lambda twins: (twins.label, twins.seed, twins.iterations))
+
+
+def _but_budget_and_seeds(config: RunConfig) -> str:
+    """A key equal for two configs that differ at most in ``iterations`` and ``seeds`` (as
+    :meth:`RunConfig.same_except` would say, without building a config, which checks its split)."""
+    fields = {name: value for name, value in config.to_json().items() if name not in ("iterations", "seeds")}
+    return json.dumps(fields, sort_keys=True)
 
 
 def trained_on(provenance: dict) -> str:
