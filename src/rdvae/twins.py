@@ -127,7 +127,7 @@ def find_twins(profile: str, folder: str | Path | None = None) -> list[Twins]:
                         _seed_spread([row for path in siblings for row in curves_of(path)], agreement),
                     )
                 )
-    return sorted(pairs, key=lambda twins: (twins.label, twins.seed, twins.iterations))
+    return sorted(pairs, key=lambda pair: (pair.label, pair.seed, pair.iterations))
 
 
 def _but_budget_and_seeds(config: RunConfig) -> str:
