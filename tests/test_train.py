@@ -264,14 +264,19 @@ def test_the_store_refuses_a_tampered_or_broken_run(tmp_path):
     raw = json.loads((folder / "config.json").read_text())
     raw["iterations"] = 31
     (folder / "config.json").write_text(json.dumps(raw))
-    with pytest.raises(store.StoreError, match="hashing to"):
-        store.load(config, tmp_path)
+    for read in (lambda: store.load(config, tmp_path), lambda: store.load_curves(folder)):
+        with pytest.raises(store.StoreError, match="hashing to"):
+            read()
     raw["iterations"] = 30
     (folder / "config.json").write_text(json.dumps(raw))
-    assert store.load(config, tmp_path) is not None
+    assert store.load_curves(folder) == store.load(config, tmp_path).curves
     (folder / "members.csv").write_text("beta,seed\n1.0,zero\n")
     with pytest.raises(store.StoreError, match="members.csv"):
         store.load(config, tmp_path)
+    assert store.load_curves(folder)  # reads the curves only
+    (folder / "curves.csv").write_text("iteration,beta\n10,1.0\n")
+    with pytest.raises(store.StoreError, match="curves.csv"):
+        store.load_curves(folder)
 
 
 def test_a_configuration_trained_one_seed_at_a_time_is_the_whole_run(tmp_path):

@@ -196,13 +196,11 @@ def stored_runs(store: str | Path | None = None) -> list[tuple[Path, RunConfig, 
     for folder in sorted(path.parent for path in store_dir(store).glob("*/config.json")):
         if folder.name.startswith("."):  # being written
             continue
+        config = _named_config(folder)
         try:
-            run_id, config = _read_config(folder)
             provenance = json.loads((folder / "provenance.json").read_text())
-        except (OSError, ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError) as err:
             raise _unusable(folder, err) from None
-        if run_id != config.run_id or folder.name != config.run_id:
-            raise _misnamed(folder, config, run_id)
         found.append((folder, config, provenance))
     return found
 
@@ -225,9 +223,20 @@ def _misnamed(folder: Path, config: RunConfig, recorded: str) -> StoreError:
     )
 
 
-def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
+def _named_config(folder: Path) -> RunConfig:
+    """A run folder's config, checked to hash to the folder's name and to the run id it records."""
     try:
         run_id, config = _read_config(folder)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise _unusable(folder, err) from None
+    if run_id != config.run_id or folder.name != config.run_id:
+        raise _misnamed(folder, config, run_id)
+    return config
+
+
+def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
+    config = _named_config(folder)
+    try:
         members = _read_csv(folder / "members.csv", MEMBER_COLUMNS, optional=LATER_MEMBER_COLUMNS)
         curves = _read_csv(folder / "curves.csv", CURVE_COLUMNS)
         with np.load(folder / "reconstructions.npz") as archive:
@@ -237,14 +246,23 @@ def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
         raise
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise _unusable(folder, err) from None
-    if run_id != config.run_id or folder.name != config.run_id:
-        raise _misnamed(folder, config, run_id)
     if expected is not None and config != expected:
         raise StoreError(f"run folder {folder} does not hold the requested config; delete it to retrain")
     expected_rows = 2 * len(config.betas) * len(config.seeds)
     if len(members) != expected_rows:
         raise StoreError(f"{folder / 'members.csv'} has {len(members)} rows, expected {expected_rows}")
     return RunResults(config, members, curves, reconstructions, provenance)
+
+
+def load_curves(folder: Path) -> list[dict]:
+    """Only the learning curves of a run folder (``curves.csv``), for readers that need nothing else:
+    :func:`load_folder` also reads ``reconstructions.npz``, which takes most of its time.  The folder
+    is checked as :func:`load_folder` checks it (its config hashes to its name)."""
+    _named_config(folder)
+    try:
+        return _read_csv(folder / "curves.csv", CURVE_COLUMNS)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise _unusable(folder, err) from None
 
 
 # -------------------------------------------------------------------------------------- seed shards

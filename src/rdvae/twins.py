@@ -98,7 +98,7 @@ def find_twins(profile: str, folder: str | Path | None = None) -> list[Twins]:
 
     def curves_of(path: Path) -> list[dict]:
         if path not in curves:
-            curves[path] = store.load_folder(path).curves
+            curves[path] = store.load_curves(path)
         return curves[path]
 
     by_configuration = defaultdict(list)  # every field but iterations and seeds -> its runs
