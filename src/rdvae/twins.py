@@ -5,7 +5,9 @@ number of iterations asked for, so a run trained for 100,000 iterations passes t
 its 50,000-iteration twin: on one machine, with the same settings, every learning-curve point the two
 share (every ``eval_every`` iterations, test and training distortion and rate of each member) is
 bit-identical.  On another CPU kind or thread count, or with denormal floats kept rather than flushed,
-the kernels may round differently, and then the curves part, as two seeds do from the start.
+the kernels may round differently, and then the curves part; a run on a GPU draws its noise from CUDA
+generators, which give other numbers than a CPU's for the same seed, so it parts from a CPU twin from
+the start, as two seeds do.
 This module finds such pairs in a store, seed by seed, and says how far they agree: whether the
 longer run repeats the shorter one (so its extra iterations, not another experiment, are what moved
 the verdicts), and how far a change of machine moved a curve compared with a change of seed.  A run
