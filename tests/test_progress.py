@@ -97,8 +97,8 @@ def test_the_lowest_test_point_says_when_overfitting_began():
     assert "lowest test     8.00 at 10" in progress.describe([run])[1]
     run["u_shape"] = (True, {"beta at min": 0.1, "rise to smallest beta": 1.5, "tol": 1.0})
     assert progress.describe([run])[-1] == (
-        "  test D is U-shaped in beta (the ledger's test): minimum at beta 0.1, the smallest beta 1.50 "
-        "above it, tol 1.00"
+        "  test D is U-shaped in beta (the ledger's test): minimum at beta 0.1, test D at the smallest "
+        "beta 1.50 nats above it, tol 1.00"
     )
 
 

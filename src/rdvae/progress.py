@@ -210,8 +210,8 @@ def describe(runs: list[dict]) -> list[str]:
             holds, numbers = run["u_shape"]
             lines.append(
                 f"  test D {'is' if holds else 'is not'} U-shaped in beta (the ledger's test): minimum at "
-                f"beta {numbers['beta at min']:g}, the smallest beta {numbers['rise to smallest beta']:.2f} "
-                f"above it, tol {numbers['tol']:.2f}"
+                f"beta {numbers['beta at min']:g}, test D at the smallest beta "
+                f"{numbers['rise to smallest beta']:.2f} nats above it, tol {numbers['tol']:.2f}"
             )
         if run.get("resume"):
             lines.append(f"  resume: {run['resume']}")
