@@ -242,8 +242,6 @@ def load_folder(folder: Path, expected: RunConfig | None = None) -> RunResults:
         with np.load(folder / "reconstructions.npz") as archive:
             reconstructions = {k: archive[k] for k in archive.files}
         provenance = json.loads((folder / "provenance.json").read_text())
-    except StoreError:
-        raise
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise _unusable(folder, err) from None
     if expected is not None and config != expected:
