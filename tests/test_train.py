@@ -417,6 +417,23 @@ def test_config_validation_and_stable_ids():
         RunConfig(betas=(1.0,), seeds=(0,), **{**SMALL, "split": "cv-7"})
 
 
+def test_same_except_agrees_with_replacing_the_named_fields():
+    """same_except(a, b, *names) compares fields one by one; it must say what building ``a`` with
+    ``b``'s ``names`` and comparing the configs says."""
+    a = RunConfig(betas=(0.1, 1), seeds=(0, 1), **SMALL)
+    others = [
+        replace(a, iterations=60), replace(a, seeds=(0,)), replace(a, iterations=60, seeds=(2,)),
+        replace(a, betas=(0.1, 1, 3)), replace(a, split="cd-0.1"), replace(a, objective="mi-removed"), a,
+    ]  # fmt: skip
+    for b in others:
+        for names in ((), ("iterations",), ("seeds",), ("iterations", "seeds"), ("betas", "seeds")):
+            assert a.same_except(b, *names) == (replace(a, **{n: getattr(b, n) for n in names}) == b)
+    assert a.same_except(replace(a, iterations=60, seeds=(2,)), "iterations", "seeds")
+    assert not a.same_except(replace(a, split="cd-0.1"), "iterations", "seeds")
+    with pytest.raises(ValueError, match="iteration"):
+        a.same_except(a, "iteration")
+
+
 def test_a_checkpoint_loads_onto_the_cpu_whatever_device_wrote_it(tmp_path, monkeypatch):
     """Generator states must reach Generator.set_state as CPU ByteTensors.  Mapping a checkpoint onto
     the training device (as torch.load(map_location=device) does) breaks that for any other device;
