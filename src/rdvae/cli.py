@@ -6,7 +6,8 @@
 ``rdvae progress`` how far the unfinished runs (checkpoints in the cache) are, and their last curves
 ``rdvae verdicts`` every claim's verdict from the results store, in seconds, without building the book
 ``rdvae runs``   what the results store holds: every configuration's budget, seeds and training hours
-                 (``--twins``: and how far runs of one seed at two budgets agree)
+                 (``--twins``: and how far runs of one seed at two budgets agree; ``--budgets``: what
+                 the longer of two budgets changed in each configuration's final distortion)
 ``rdvae data``   render and cache the full Tetrominoes dataset
 ``rdvae splits`` print the exact sizes of every split
 """
@@ -204,7 +205,7 @@ def _cmd_verdicts(args) -> int:
 
 
 def _cmd_runs(args) -> int:
-    from rdvae import inventory, store, twins
+    from rdvae import budget_change, inventory, store, twins
     from rdvae.runs import EVIDENCE_ORDER
 
     profiles = args.profile or [p for p in EVIDENCE_ORDER if store.profile_store(p).is_dir()]
@@ -229,6 +230,11 @@ def _cmd_runs(args) -> int:
             )
             if pairs:
                 print("\n".join(inventory.text_table([pair.row() for pair in pairs])) + "\n")
+        if args.budgets:
+            changes = budget_change.budget_changes(profile)
+            print(f"{profile}: {budget_change.summary(changes)}")
+            if changes:
+                print("\n".join(inventory.text_table([change.row() for change in changes])) + "\n")
     return 0
 
 
@@ -389,6 +395,13 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also every seed stored at two budgets: how far the longer run repeats the shorter one's "
         "learning curve, and how far seeds part (chapter 14, 'Runs trained twice')",
+    )
+    stored.add_argument(
+        "--budgets",
+        action="store_true",
+        help="also every configuration stored at two budgets: how far the longer budget moved its final "
+        "train and test D at each beta, beside how far its seeds are apart (chapter 14, 'What the longer "
+        "budget changed')",
     )
     stored.set_defaults(run=_cmd_runs)
 

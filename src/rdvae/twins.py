@@ -105,7 +105,7 @@ def find_twins(profile: str, folder: str | Path | None = None) -> list[Twins]:
 
     by_configuration = defaultdict(list)  # every field but iterations and seeds -> its runs
     for run in found:
-        by_configuration[_but_budget_and_seeds(run[1])].append(run)
+        by_configuration[configuration_key(run[1])].append(run)
     pairs = []
     for group in by_configuration.values():
         for run_a, run_b in combinations(group, 2):
@@ -132,7 +132,7 @@ def find_twins(profile: str, folder: str | Path | None = None) -> list[Twins]:
     return sorted(pairs, key=lambda pair: (pair.label, pair.seed, pair.iterations))
 
 
-def _but_budget_and_seeds(config: RunConfig) -> str:
+def configuration_key(config: RunConfig) -> str:
     """A key equal for two configs that differ at most in ``iterations`` and ``seeds`` (as
     :meth:`RunConfig.same_except` would say, without building a config, which checks its split)."""
     fields = {name: value for name, value in config.to_json().items() if name not in ("iterations", "seeds")}
