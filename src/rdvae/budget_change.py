@@ -13,8 +13,9 @@ on the test set and on the training set, beside how far the seeds are apart,
 
 A change of test D larger than the spread is larger than what a change of seed did to the same
 number, so more likely the budget's doing than chance (with two seeds a rough yardstick, not a test).
-Test D that rises with training while train D falls is overfitting (section 5: the paper's small
-training sets); test D that falls says the shorter budget had not converged.  With one seed in common
+Test D that rises with training while train D falls is overfitting (section 4.4, where early
+stopping removes the 1-layer network's rise at small β); test D that falls says the shorter budget
+had not converged.  With one seed in common
 there is no spread.  A configuration stored at three budgets gives a row per consecutive pair.
 Members that diverged (``status`` other than ``ok``) are left out of the means.
 """

@@ -134,7 +134,7 @@ def find_twins(profile: str, folder: str | Path | None = None) -> list[Twins]:
 
 def configuration_key(config: RunConfig) -> str:
     """A key equal for two configs that differ at most in ``iterations`` and ``seeds`` (as
-    :meth:`RunConfig.same_except` would say, without building a config, which checks its split)."""
+    ``a.same_except(b, "iterations", "seeds")`` says), to group configs by in a dict."""
     fields = {name: value for name, value in config.to_json().items() if name not in ("iterations", "seeds")}
     return json.dumps(fields, sort_keys=True)
 
