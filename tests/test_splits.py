@@ -74,6 +74,7 @@ def test_checkerboard_uses_half_of_the_32_hyper_cells():
 
 def test_splits_are_deterministic():
     first = [a.copy() for a in splits.get_split("cv-0.1")]
+    splits._split.cache_clear()
     splits._permutation.cache_clear()
     tetrominoes._factors.cache_clear()
     for a, b in zip(first, splits.get_split("cv-0.1"), strict=True):
@@ -107,3 +108,13 @@ def test_two_factor_schematic():
     inside = s["cd"] >= 0
     assert 0.15 < inside.mean() < 0.35  # a centred square of area 0.25
     np.testing.assert_array_equal(s["cd"][inside], s["default"][inside])
+
+
+def test_a_split_is_computed_once_and_cannot_be_written():
+    """Every RunConfig asks for its split, so get_split caches it; the arrays are shared, so read-only."""
+    train, test = splits.get_split("cd-0.1")
+    assert splits.get_split(" CD-0.10 ")[0] is train  # the same split, however it is spelled
+    for array in (train, test):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 1
+    np.testing.assert_array_equal(train, splits.constant_density(0.1)[0])  # uncached, same numbers
