@@ -155,7 +155,7 @@ def _change(
         profile,
         runs.label(runs.run_key(shorter.config, profile)),
         (shorter.config.iterations, longer.config.iterations),
-        (_machine(shorter), _machine(longer)),
+        (shorter.machine, longer.machine),
         seeds,
         betas,
         means("test"),
@@ -167,11 +167,6 @@ def _change(
 def _members(root: Path, stored: inventory.StoredConfiguration) -> list[dict]:
     """The ``members.csv`` rows of every folder of a stored configuration."""
     return [row for name in stored.folders for row in store.load_folder(root / name).members]
-
-
-def _machine(stored: inventory.StoredConfiguration) -> str:
-    """The machines that trained a stored configuration's folders, once each."""
-    return " + ".join(dict.fromkeys(stored.machines))
 
 
 def _mean(values: list[float]) -> float:

@@ -33,6 +33,11 @@ class StoredConfiguration:
     finished: str  # the latest folder's finishing time (UTC, ISO 8601)
 
     @property
+    def machine(self) -> str:
+        """The machines that trained the folders, once each."""
+        return " + ".join(dict.fromkeys(self.machines))
+
+    @property
     def hours(self) -> float:
         """Training hours summed over the folders."""
         return sum(self.train_seconds) / 3600
@@ -56,7 +61,7 @@ class StoredConfiguration:
             "hours": round(self.hours, 2),
             "longest folder, hours": round(self.longest_hours, 2),
             "device": "+".join(dict.fromkeys(self.devices)),
-            "machine": " + ".join(dict.fromkeys(self.machines)),
+            "machine": self.machine,
             "finished": self.finished[:10],
             "folders": len(self.folders),
         }
