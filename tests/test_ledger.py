@@ -766,6 +766,54 @@ def test_the_verdicts_command_then_names_the_runs_of_claims_never_trained_above(
     assert "rdvae train --profile paper --arch mlp3 --split default --store results/paper\n" in out
 
 
+def test_the_runs_to_extend_bring_claims_up_to_the_most_trained_budget_of_their_profile():
+    from rdvae.runs import Evidence
+
+    one, three = ("default", "mlp1"), ("default", "mlp3")
+    cd = [(split, "mlp1") for split in ledger.CD_SIZES]
+    a8 = ledger.CLAIMS["A8"]
+    tiers = {key: {("long", 100_000): fake(*key, monotone, iterations=100_000)} for key in (one, three)}
+    tiers |= {key: {("long", 50_000): fake(*key, monotone, iterations=50_000)} for key in cd}
+    tiers |= {key: {("long", 12_500): fake(*key[:2], monotone, iterations=12_500)} for key in a8.needs}
+    claims = [ledger.CLAIMS[name] for name in ("F4c", "F3a", "A8")]
+    to_extend = ledger.runs_to_extend(claims, Evidence("cpu", tiers))
+    # F3a is decided at long's 100,000 already; A8 (3 runs, at batch 512) before F4c (4 runs)
+    assert [(r.tier, r.key, r.claims, r.fewest_lacking) for r in to_extend] == [
+        *((("long", 25_000), key, ("A8",), 3) for key in a8.needs),  # 100,000 x 128 / 512 examples
+        *((("long", 100_000), key, ("F4c",), 4) for key in cd),
+    ]
+    # once one of F4c's runs is at 100,000, F4c waits there (runs_to_train), so it is not extended
+    tiers[cd[0]][("long", 100_000)] = fake(*cd[0], monotone, iterations=100_000)
+    assert [r.key for r in ledger.runs_to_extend(claims, Evidence("cpu", tiers))] == list(a8.needs)
+    assert {r.key for r in ledger.runs_to_train(claims, Evidence("cpu", tiers))} == set(cd[1:])
+    # the most-trained budget is per profile: a longer cpu run does not extend claims decided at long
+    for key in a8.needs:
+        tiers[key][("long", 25_000)] = fake(*key[:2], monotone, iterations=25_000)
+    tiers[one][("cpu", 200_000)] = fake(*one, monotone, iterations=200_000)
+    assert ledger.runs_to_extend([a8, ledger.CLAIMS["F3a"]], Evidence("cpu", tiers)) == []
+
+
+def test_the_verdicts_command_extends_a_claim_to_a_budget_only_other_claims_runs_are_at(
+    tmp_path, monkeypatch, capsys
+):
+    from rdvae import cli, store
+    from rdvae.runs import config_for
+
+    monkeypatch.setenv("RDVAE_STORE", str(tmp_path))
+    stored = [(("default", "mlp1"), 100_000)] + [((split, "mlp1"), None) for split in ledger.CD_SIZES]
+    for key, iterations in stored:
+        config = config_for("long", key, iterations=iterations)
+        made = fake(*key, monotone, betas=config.betas, seeds=config.seeds)
+        store.save(RunResults(config, made.members, [], {}, {"device": "cpu"}), store.profile_store("long"))
+    assert cli.main(["verdicts", "--claims", "F4c", "--next"]) == 0
+    out = capsys.readouterr().out
+    then = out.index("then, for the claims decided below the most-trained budget their profile's store")
+    command = "rdvae train --profile long --arch mlp1 --split cd-0.1 --iterations 100000 --store results/long"
+    assert out.index(f"  {command}\n") > then
+    assert "for F4c at long (100,000 it) (lacking 4 run(s) there)" in out
+    assert "F3a" not in out  # read to find the budget, not decided
+
+
 def test_the_profile_above_each():
     from rdvae.runs import profile_above
 

@@ -170,7 +170,7 @@ def _cmd_verdicts(args) -> int:
     from rdvae import inventory, ledger, store
     from rdvae.runs import get_runs
 
-    claims = ledger.paper_claims()
+    claims = everything = ledger.paper_claims()
     if args.claims:
         known = {claim.id: claim for claim in claims}
         unknown = [name for name in args.claims if name not in known]
@@ -180,7 +180,9 @@ def _cmd_verdicts(args) -> int:
             return 1
         claims = [known[name] for name in args.claims]
     try:
-        runs = get_runs(args.profile, ledger.keys_for(claims), train_missing=False)
+        # --next extends claims to the most-trained budget of any stored run, so it reads them all
+        read = everything if args.next else claims
+        runs = get_runs(args.profile, ledger.keys_for(read), train_missing=False)
     except store.StoreError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -201,6 +203,10 @@ def _cmd_verdicts(args) -> int:
             print(f"\nthen, for the claims of which no budget above {args.profile} holds a run, "
                   f"their runs at {above}, the claims comparing fewest runs first:")  # fmt: skip
             print("\n".join(inventory.training_plan(to_start)))
+        if to_extend := ledger.runs_to_extend(claims, runs):
+            print("\nthen, for the claims decided below the most-trained budget their profile's store "
+                  "holds a run at, their runs there, the claims comparing fewest runs first:")  # fmt: skip
+            print("\n".join(inventory.training_plan(to_extend)))
     return 0
 
 
@@ -377,7 +383,8 @@ def parser() -> argparse.ArgumentParser:
         "--next",
         action="store_true",
         help="also the rdvae train commands of the runs that would decide claims at a more-trained budget, "
-        "then those of the claims no more-trained budget holds any run of, at the next profile up",
+        "then those of the claims no more-trained budget holds any run of, at the next profile up, "
+        "then those that bring the remaining claims up to the most-trained budget of any stored run",
     )
     verdicts.set_defaults(run=_cmd_verdicts)
 

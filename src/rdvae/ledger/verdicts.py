@@ -215,6 +215,40 @@ def _fewest_lacking_first(wanted: dict[tuple[Tier, tuple], list[tuple[str, int]]
     return sorted(listed, key=lambda run: run.fewest_lacking)  # stable
 
 
+def runs_to_extend(claims: Iterable[Claim], evidence: Evidence) -> list[RunToTrain]:
+    """The runs that would bring each claim up to the most-trained budget its profile's store holds
+    any run at: for a claim decided at a profile's tier below that budget, of which no more-trained
+    tier holds a single run (:meth:`Claim.waiting_for` finds none), all the runs it compares at that
+    budget, once per run with the claims it is for, the claims comparing fewest runs first.  Where the
+    ``long`` store holds some configurations extended to 100,000 iterations, these are the runs that
+    would decide the claims still decided at its 50,000 (``rdvae verdicts --next``, after
+    :func:`runs_to_train` and :func:`runs_to_start`).  Budgets are counted in examples seen: a run
+    trained at a larger batch (appendix A-8's objective variants) gets the iterations that see as many
+    examples as the others' (:func:`_iterations_per_profile_iteration`)."""
+    most: dict[str, float] = {}  # per profile, its most-trained run, in iterations at the profile's batch
+    for key, found in evidence.stored.items():
+        for profile, iterations in found:
+            scaled = iterations / _iterations_per_profile_iteration(profile, key)
+            most[profile] = max(most.get(profile, 0.0), scaled)
+    extending: dict[tuple[Tier, tuple], list[tuple[str, int]]] = {}
+    for claim in claims:
+        holding = claim.budgets_holding(evidence)
+        if not holding or claim.waiting_for(evidence) is not None:
+            continue
+        profile, decided = holding[0]
+        for key in claim.needs:
+            target = round(most[profile] * _iterations_per_profile_iteration(profile, key))
+            if target > decided:
+                extending.setdefault(((profile, target), key), []).append((claim.id, len(claim.needs)))
+    return _fewest_lacking_first(extending)
+
+
+def _iterations_per_profile_iteration(profile: str, key: tuple) -> float:
+    """Iterations of ``key``'s run at ``profile`` per iteration of the profile's own budget: 1, but
+    1/4 for an objective variant of appendix A-8, trained at batch 512 where the others use 128."""
+    return config_for(profile, key).iterations / get_profile(profile).training.iterations
+
+
 def runs_to_start(claims: Iterable[Claim], evidence: Evidence, profile: str) -> list[RunToTrain]:
     """The runs, at ``profile``'s own budget, of the claims decided below ``profile`` (or at no budget)
     of which no budget above the one deciding them holds a single run (:meth:`Claim.waiting_for` finds
