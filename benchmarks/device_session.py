@@ -172,14 +172,18 @@ def probe(config: RunConfig, device: str, steps: int = 20, looped_steps: int = 3
 def default_candidates() -> list[Candidate]:
     """:data:`PAPER_CANDIDATES`, then the runs ``rdvae verdicts --next`` lists from the store (the
     claims closest to being decided at a more-trained budget first, then those of the claims no
-    budget above ``cpu`` holds a run of), each once: a GPU trains in minutes the runs a CPU takes hours
-    for, and the list follows the store, so a call never spends its time on what is committed."""
+    budget above ``cpu`` holds a run of, then those that bring the claims decided at ``long``'s 50,000
+    iterations up to the 100,000 some of its runs are at), each once: a GPU trains in minutes the runs
+    a CPU takes hours for, and the list follows the store, so a call never spends its time on what is
+    committed."""
     from rdvae import ledger
 
     claims = ledger.paper_claims()
     evidence = runs.get_runs(DEFAULT_PROFILE, ledger.keys_for(claims), train_missing=False)
     to_train, _, to_start = ledger.next_runs(claims, evidence, DEFAULT_PROFILE)
-    listed = [*PAPER_CANDIDATES, *((run.tier[0], run.key, run.tier[1]) for run in to_train + to_start)]
+    to_extend = ledger.runs_to_extend(claims, evidence)
+    next_up = to_train + to_start + to_extend
+    listed = [*PAPER_CANDIDATES, *((run.tier[0], run.key, run.tier[1]) for run in next_up)]
     return list(dict.fromkeys(listed))  # each once, first place kept
 
 

@@ -120,6 +120,18 @@ def test_the_default_candidates_are_the_paper_runs_then_those_the_store_lacks(st
         assert store.load(config, store.profile_store(profile)) is None, (profile, key, iterations)
 
 
+def test_the_default_candidates_end_with_the_runs_that_extend_claims_to_the_longest_budget(
+    store_root, monkeypatch
+):
+    from rdvae import ledger
+
+    extend = ledger.RunToTrain(("long", 100_000), ("cd-0.1", "mlp1"), ("F4c",), 4)
+    monkeypatch.setattr(ledger, "runs_to_extend", lambda claims, evidence: [extend])
+    listed = device_session.default_candidates()
+    assert listed[-1] == ("long", ("cd-0.1", "mlp1"), 100_000)
+    assert listed.index(listed[-1]) > len(device_session.PAPER_CANDIDATES)  # after the rest of --next
+
+
 def test_failing_gpu_tests_leave_the_probes_but_train_nothing(tmp_path, store_root, monkeypatch):
     fast = device_session.Probe(stacked_step_s=0.01, looped_step_s=0.02, members=3)
     monkeypatch.setattr(device_session, "run_gpu_tests", lambda out, timeout_s: {"exit": 1, "summary": []})
