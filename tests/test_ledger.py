@@ -557,6 +557,15 @@ def test_every_budget_holding_a_claims_runs_gives_a_verdict_and_changes_are_name
     table = verdicts_by_budget_table(by_budget).data
     assert table.index("<th>cpu</th>") < table.index("<th>long</th>")  # least-trained first
     assert "6,000 iterations x 2 seeds" in table and "50,000 iterations x 2 seeds" in table
+    # a figure's chapter names the change under the verdict it shows, for the claim that changed only
+    from rdvae.tables import verdict_table
+
+    history = ledger.verdict_history(claims, evidence)
+    assert history == {"F3c": "cpu (6,000 it): not reproduced -> long (50,000 it): reproduced"}
+    shown = verdict_table(ledger.evaluate(claims, evidence, "cpu"), "cpu", history).data
+    assert shown.count("changed with training") == 1
+    assert "changed with training: cpu (6,000 it): not reproduced → long (50,000 it): reproduced" in shown
+    assert ledger.verdict_history(claims, {key: long}) == {}  # one budget's runs: nothing to compare
 
 
 def test_a_claim_waits_at_the_more_trained_budget_holding_most_of_its_runs():

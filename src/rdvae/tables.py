@@ -51,10 +51,12 @@ _STATUS_COLOURS = {
 }
 
 
-def verdict_table(verdicts, profile: str) -> HTML:
+def verdict_table(verdicts, profile: str, history: Mapping[str, str] | None = None) -> HTML:
     """The ledger's verdicts: claim, statement, threshold, verdict (coloured, with the budget that
-    decided it, whether that is below the paper's and which of its runs were still improving when
-    training stopped), numbers, note."""
+    decided it, whether that is below the paper's, which of its runs were still improving when
+    training stopped, and, for a claim in ``history`` (:func:`rdvae.ledger.verdict_history`), its
+    verdict at every budget, since it changed with training), numbers, note."""
+    history = history or {}
     head = "".join(f"<th>{c}</th>" for c in ("claim", "statement", "threshold", "verdict", "numbers"))
     body = []
     for v in verdicts:
@@ -66,7 +68,7 @@ def verdict_table(verdicts, profile: str) -> HTML:
         body.append(
             "<tr>"
             + "".join(f"<td>{c}</td>" for c in cells)
-            + f'<td style="background:{colour}"><b>{v.status}</b>{_budget(v)}'
+            + f'<td style="background:{colour}"><b>{v.status}</b>{_budget(v)}{_changed(history.get(v.claim))}'
             f'</td><td style="font-size:85%">{numbers}</td></tr>'
         )
     caption = (
@@ -84,6 +86,13 @@ def _budget(verdict) -> str:
     falling = f"<br><em>{html.escape(verdict.still_falling)}</em>" if verdict.still_falling else ""
     where = html.escape(f"{verdict.decided_at}: {verdict.budget}")
     return f'<br><span style="font-size:80%">{where}{below}{falling}</span>'
+
+
+def _changed(history: str | None) -> str:
+    if not history:
+        return ""
+    changed = html.escape(f"changed with training: {history.replace(' -> ', ' → ')}")
+    return f'<br><span style="font-size:80%"><em>{changed}</em></span>'
 
 
 def verdicts_by_budget_table(by_claim: Mapping[str, Mapping[tuple, object]]) -> HTML:

@@ -75,6 +75,7 @@ from rdvae.ledger.verdicts import (
     runs_to_extend,
     runs_to_start,
     runs_to_train,
+    verdict_history,
     waiting_for,
 )
 
@@ -86,6 +87,7 @@ __all__ = [
     "interior_minimum_rise", "keys_for", "mean_difference_tolerance", "monotone_as_beta_decreases",
     "next_runs", "pair_tolerance", "paper_claims", "runs_to_extend",
     "runs_to_start", "runs_to_train", "standard_error", "steps_as_beta_decreases", "still_falling",
-    "still_falling_text", "u_shape", "u_shape_holds_from", "u_shape_over_training", "waiting_for",
+    "still_falling_text", "u_shape", "u_shape_holds_from", "u_shape_over_training", "verdict_history",
+    "waiting_for",
     "worst_rise_as_beta_decreases",
 ]  # fmt: skip
