@@ -291,7 +291,7 @@ def changes_with_budget(by_claim: dict[str, dict[Tier, Verdict]]) -> dict[str, s
 def verdict_history(claims: Iterable[Claim], runs: Runs | Evidence) -> dict[str, str]:
     """:func:`changes_with_budget` of ``claims`` on ``runs``' every budget: what a figure's chapter
     prints beside its verdicts, so that a verdict that changed with training reads as such there too.
-    None on the runs of a single budget (a theory chapter's table)."""
+    Empty on the runs of a single budget (a theory chapter's table)."""
     if not isinstance(runs, Evidence):
         return {}
     return changes_with_budget(at_every_budget(claims, runs))
