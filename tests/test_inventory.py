@@ -187,3 +187,22 @@ def test_a_run_with_a_stored_seed_shard_says_its_command_trains_only_the_others(
     ]
     assert inventory.stored_shards(BASE, "cpu") == []  # another profile's store
     assert inventory.stored_shards(replace(BASE, seeds=(1,)), "long") == []  # one seed: no shards
+
+
+def test_the_plan_lists_runs_already_begun_first(tmp_path, monkeypatch):
+    """``rdvae verdicts --next`` puts a run already begun (here a seed stored on its own) before the
+    runs the ledger orders ahead of it, whose training is all still to do; the others keep its order."""
+    monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
+    monkeypatch.setenv("RDVAE_CACHE", str(tmp_path / "cache"))  # no checkpoints
+    keys = [runs.run_key(replace(BASE, split=split)) for split in ("cv-0.05", "cv-0.2", "cv-0.35")]
+    to_train = [ledger.RunToTrain(("long", 50_000), key, ("F4a",), 3) for key in keys]
+
+    def commands() -> list[str]:
+        return [line.split("--split ")[1].split()[0] for line in inventory.training_plan(to_train)
+                if line.startswith("  rdvae train")]  # fmt: skip
+
+    assert commands() == ["cv-0.05", "cv-0.2", "cv-0.35"]
+    _stored(tmp_path / "long", store.seed_shards(runs.config_for("long", keys[2]))[1], 3600.0)
+    assert commands() == ["cv-0.35", "cv-0.05", "cv-0.2"]
+    plan = inventory.training_plan(to_train)
+    assert plan[2].startswith("      stored already, seed 1 (")  # its lines move with it

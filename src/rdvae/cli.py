@@ -196,7 +196,8 @@ def _cmd_verdicts(args) -> int:
             if claim in waiting:
                 print(f"      waiting at {waiting[claim]}")
     if args.next:
-        print("\nruns that would decide claims at a more-trained budget, closest to deciding first:")
+        print("\nruns that would decide claims at a more-trained budget (in each list, runs already begun")
+        print("first, then those of the claims closest to deciding):")
         to_train, above, to_start = ledger.next_runs(claims, runs, args.profile)
         print("\n".join(inventory.training_plan(to_train)))
         if to_start:

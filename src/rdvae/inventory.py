@@ -182,17 +182,18 @@ def total_hours(stored: list[StoredConfiguration]) -> float:
 
 
 def training_plan(to_train: list) -> list[str]:
-    """Each run to train (:func:`rdvae.ledger.runs_to_train`, in its order) as its ``rdvae train``
-    command, then the claims it is for and the hours an alike stored run took (:func:`alike_in_cost`),
-    and on what machine, or where none is stored at its profile, the hours of a run of any profile that
-    steps alike per member scaled by member-steps (:func:`alike_in_step`); and, for a run already
-    part-trained, how far its checkpoints are and the hours they have left (:func:`started`):
-    ``rdvae verdicts --next`` and chapter 14."""
+    """Each run to train (:func:`rdvae.ledger.runs_to_train`) as its ``rdvae train`` command, then the
+    claims it is for and the hours an alike stored run took (:func:`alike_in_cost`), and on what
+    machine, or where none is stored at its profile, the hours of a run of any profile that steps alike
+    per member scaled by member-steps (:func:`alike_in_step`); and, for a run already begun, the seeds
+    stored on their own (:func:`stored_shards`) and how far its checkpoints are, with the hours they
+    have left (:func:`started`): ``rdvae verdicts --next`` and chapter 14.  The runs already begun come
+    first, since their training is half spent; the others keep ``to_train``'s order."""
     if not to_train:
         return ["  none: every claim is decided at the most-trained budget that holds any of its runs"]
     stored: dict[str, list[StoredConfiguration]] = {}
     checkpoints = progress.in_progress()
-    lines = []
+    plans: list[tuple[bool, list[str]]] = []  # (begun, its lines) per run
     for run in to_train:
         profile, iterations = run.tier
         for each in (profile, *runs.EVIDENCE_ORDER):
@@ -210,13 +211,15 @@ def training_plan(to_train: list) -> list[str]:
             )  # the machine, since a GPU's minutes foretell nothing of a CPU's hours
         else:
             cost = _scaled_cost(name, profile, config, [c for p in runs.EVIDENCE_ORDER for c in stored[p]])
-        lines += [
+        begun = stored_shards(config, profile) + started(config, checkpoints)
+        lines = [
             f"  {runs.command(profile, run.key, iterations)}",
             f"      for {', '.join(run.claims)} at {runs.tier_name(run.tier)} "
             f"(lacking {run.fewest_lacking} run(s) there); {cost}",
         ]
-        lines += [f"      {line}" for line in stored_shards(config, profile) + started(config, checkpoints)]
-    return lines
+        plans.append((bool(begun), lines + [f"      {line}" for line in begun]))
+    begun_first = sorted(plans, key=lambda plan: not plan[0])  # stable
+    return [line for _, lines in begun_first for line in lines]
 
 
 def stored_shards(config: RunConfig, profile: str) -> list[str]:
