@@ -127,6 +127,24 @@ def test_the_report_gives_every_claim_a_computed_verdict(smoke_book):
     assert "max |D_test - D_train|" in html
 
 
+@pytest.mark.parametrize(
+    "chapter,figure",
+    [("11_linear_vae", "Linear VAE"), ("12_implicit_regularisation", "Implicit regularisation")],
+)
+def test_a_theory_chapter_gives_verdicts_on_its_own_claims_only(smoke_book, chapter, figure):
+    """Chapter 11 computes only the linear-VAE table: the claims of chapter 12's table must not
+    appear there as "not run" (they are decided in chapter 12), and the other way round."""
+    from rdvae import ledger
+
+    root, _, _ = smoke_book
+    nb = nbformat.read(root / "_executed" / f"{chapter}.ipynb", as_version=4)
+    html = "".join(
+        o["data"].get("text/html", "") for c in nb.cells for o in c.get("outputs", []) if "data" in o
+    )
+    shown = {claim for claim in ledger.THEORY_CLAIMS if f"<td>{claim}</td>" in html}
+    assert shown == {c.id for c in ledger.THEORY_CLAIMS.values() if c.figure == figure}
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_failing_chapter_fails_the_build(tmp_path, monkeypatch, jobs):
     (tmp_path / "book").mkdir()
