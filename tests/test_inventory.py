@@ -206,3 +206,15 @@ def test_the_plan_lists_runs_already_begun_first(tmp_path, monkeypatch):
     assert commands() == ["cv-0.35", "cv-0.05", "cv-0.2"]
     plan = inventory.training_plan(to_train)
     assert plan[2].startswith("      stored already, seed 1 (")  # its lines move with it
+
+
+def test_the_seeds_stored_on_their_own_are_found_per_budget(tmp_path, monkeypatch):
+    """:func:`rdvae.inventory.seeds_stored` names the seed shards stored at a tier (profile and
+    iterations), for the ledger's "waiting at" line; another budget's shard is not one of them."""
+    monkeypatch.setenv(store.STORE_ENV, str(tmp_path))
+    key = runs.run_key(BASE)
+    long_config = runs.config_for("long", key, iterations=100_000)
+    assert inventory.seeds_stored(("long", 100_000), key) == ()
+    _stored(tmp_path / "long", store.seed_shards(long_config)[0], 3600.0)
+    assert inventory.seeds_stored(("long", 100_000), key) == (0,)
+    assert inventory.seeds_stored(("long", 50_000), key) == ()  # the shard is of the 100k run

@@ -585,6 +585,13 @@ def test_a_claim_waits_at_the_more_trained_budget_holding_most_of_its_runs():
     assert ledger.waiting_for([claim], evidence) == {
         "F3a": "long (100,000 it): 1 of 2 runs stored; lacks MLP3 Default(82k/82k)"
     }
+
+    def seed_1_at_100k(tier, key):  # as if seed 1 of MLP-3 were stored on its own at 100k
+        return (1,) if (tier, key) == (("long", 100_000), three) else ()
+
+    assert ledger.waiting_for([claim], evidence, seed_1_at_100k) == {
+        "F3a": "long (100,000 it): 1 of 2 runs stored; lacks MLP3 Default(82k/82k) (seed 1 stored)"
+    }
     tiers[three][("long", 50_000)] = fake(*three, monotone, iterations=50_000)
     evidence = Evidence("cpu", tiers)
     assert claim.evaluate(evidence, "cpu").budget == "50,000 iterations x 2 seeds"
@@ -643,6 +650,27 @@ def test_the_verdicts_command_prints_what_the_ledger_decides(tmp_path, monkeypat
     assert "none: every claim is decided at the most-trained budget" in capsys.readouterr().out
     assert cli.main(["verdicts", "--claims", "F3z"]) == 1
     assert "unknown claim(s) F3z; choose from F3a" in capsys.readouterr().err
+
+
+def test_the_verdicts_command_names_the_seeds_stored_of_a_run_a_budget_lacks(tmp_path, monkeypatch, capsys):
+    """A configuration counts as stored once all its seeds are; where only one seed shard is, the
+    "waiting at" line names it (the long runs are trained a seed at a time)."""
+    from rdvae import cli, store
+    from rdvae.runs import config_for
+
+    monkeypatch.setenv("RDVAE_STORE", str(tmp_path))
+    one, three = ("default", "mlp1"), ("default", "mlp3")
+    shard = store.seed_shards(config_for("long", three))[1]  # seed 1 of MLP-3 at long
+    for profile, config in [("cpu", config_for("cpu", one)), ("cpu", config_for("cpu", three)),
+                            ("long", config_for("long", one)), ("long", shard)]:  # fmt: skip
+        made = fake(config.split, config.arch, monotone, betas=config.betas, seeds=config.seeds)
+        store.save(RunResults(config, made.members, [], {}, {"device": "cpu"}), store.profile_store(profile))
+    assert cli.main(["verdicts", "--claims", "F3a", "--every-budget"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "waiting at long (50,000 it): 1 of 2 runs stored; lacks MLP3 Default(82k/82k) (seed 1 stored)\n"
+        in out
+    )
 
 
 def test_the_u_shape_is_traced_along_the_learning_curves():

@@ -190,7 +190,7 @@ def _cmd_verdicts(args) -> int:
         print("\n".join(ledger.describe(verdict, numbers=args.numbers)))
     if args.every_budget:
         print("\nat every budget holding all of a claim's runs, least-trained first:")
-        waiting = ledger.waiting_for(claims, runs)
+        waiting = ledger.waiting_for(claims, runs, inventory.seeds_stored)
         for claim, found in ledger.at_every_budget(claims, runs).items():
             print(f"{claim:<5} {ledger.budget_history(found) or 'its runs are not all stored at one budget'}")
             if claim in waiting:

@@ -222,6 +222,15 @@ def training_plan(to_train: list) -> list[str]:
     return [line for _, lines in begun_first for line in lines]
 
 
+def seeds_stored(tier: tuple[str, int], key: tuple) -> tuple[int, ...]:
+    """The seeds of ``key``'s run at ``tier`` (profile, iterations) stored as seed shards of their
+    own (:func:`rdvae.store.stored_seed_shards`): where a configuration is stored only in part, which
+    part (:func:`rdvae.ledger.waiting_for`)."""
+    profile, iterations = tier
+    config = runs.config_for(profile, key, iterations=iterations)
+    return tuple(shard.seeds[0] for shard in store.stored_seed_shards(config, store.profile_store(profile)))
+
+
 def stored_shards(config: RunConfig, profile: str) -> list[str]:
     """A line naming the seed shards of ``config`` already stored at ``profile``, which its command
     loads rather than trains (:func:`rdvae.train.run`), or none."""

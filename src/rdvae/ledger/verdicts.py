@@ -166,17 +166,28 @@ def budget_history(found: dict[Tier, Verdict]) -> str:
     return " -> ".join(f"{tier_name(t)}: {found[t].status}" for t in tier_order(found)[::-1])
 
 
-def waiting_for(claims: Iterable[Claim], evidence: Evidence) -> dict[str, str]:
+def waiting_for(
+    claims: Iterable[Claim],
+    evidence: Evidence,
+    seeds_stored: Callable[[Tier, tuple], tuple[int, ...]] | None = None,
+) -> dict[str, str]:
     """Per claim that a more-trained budget would decide once some runs are trained
     (:meth:`Claim.waiting_for`), e.g. ``"long (50,000 it): 5 of 8 runs stored; lacks MLP3
-    CV(33k/131k), ..."``."""
+    CV(33k/131k) (seed 0 stored), ..."``: a lacking run some of whose seeds are stored on their own
+    (``seeds_stored(tier, key)``, e.g. :func:`rdvae.inventory.seeds_stored`) names them, since
+    ``evidence`` holds a configuration only once all its seeds are stored."""
     found = {}
     for claim in claims:
         if (waiting := claim.waiting_for(evidence)) is not None:
             tier, lacking = waiting
+            named = []
+            for key in lacking:
+                seeds = seeds_stored(tier, key) if seeds_stored else ()
+                stored = f" (seed {', '.join(map(str, seeds))} stored)" if seeds else ""
+                named.append(label(key) + stored)
             found[claim.id] = (
                 f"{tier_name(tier)}: {len(claim.needs) - len(lacking)} of {len(claim.needs)} runs stored; "
-                "lacks " + ", ".join(label(key) for key in lacking)
+                "lacks " + ", ".join(named)
             )
     return found
 
