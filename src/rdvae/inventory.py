@@ -188,7 +188,7 @@ def training_plan(to_train: list) -> list[str]:
     per member scaled by member-steps (:func:`alike_in_step`); and, for a run already begun, the seeds
     stored on their own (:func:`stored_shards`) and how far its checkpoints are, with the hours they
     have left (:func:`started`): ``rdvae verdicts --next`` and chapter 14.  The runs already begun come
-    first, since their training is half spent; the others keep ``to_train``'s order."""
+    first, since part of their training is done; the others keep ``to_train``'s order."""
     if not to_train:
         return ["  none: every claim is decided at the most-trained budget that holds any of its runs"]
     stored: dict[str, list[StoredConfiguration]] = {}
