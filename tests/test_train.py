@@ -298,6 +298,17 @@ def test_a_configuration_trained_one_seed_at_a_time_is_the_whole_run(tmp_path):
     assert [s["run_id"] for s in merged.provenance["seed_shards"]] == [s.run_id for s in shards]
     assert merged.provenance["device"] == "cpu"
 
+    # the shards' paused seconds add up; with a shard from before pauses were recorded, no sum is given
+    parts = [store.load(shard, tmp_path / "shards") for shard in shards]
+    paused = [
+        replace(p, provenance={**p.provenance, "paused_seconds": t})
+        for p, t in zip(parts, (3.0, 4.5), strict=True)
+    ]
+    assert store.merge_seed_shards(config, paused).provenance["paused_seconds"] == 7.5
+    unrecorded = {k: v for k, v in parts[1].provenance.items() if k != "paused_seconds"}
+    older = replace(parts[1], provenance=unrecorded)
+    assert "paused_seconds" not in store.merge_seed_shards(config, [paused[0], older]).provenance
+
     # a shard whose hard example differs was made by other code: refused, naming the array
     folder = tmp_path / "shards" / shards[1].run_id
     with np.load(folder / "reconstructions.npz") as archive:
@@ -533,6 +544,29 @@ def test_a_killed_run_resumes_to_the_same_numbers(tmp_path, uninterrupted, how):
     assert resumed.wait(timeout=300) == 0
     assert "resuming" in resumed.stdout.read()
     assert (next(store_dir.iterdir()) / "members.csv").read_text() == uninterrupted["members.csv"]
+
+
+def test_time_stopped_is_left_out_of_train_seconds_and_survives_a_resume(tmp_path, uninterrupted):
+    """A run stopped (SIGSTOP) for 8 s, then interrupted and resumed: the 8 s are its paused_seconds,
+    carried through the checkpoint, not its train_seconds; its numbers are the uninterrupted run's."""
+    cache, store_dir = tmp_path / "cache", tmp_path / "store"
+    begun = time.monotonic()
+    proc = _launch(store_dir, cache)
+    _wait_for_checkpoint(cache, proc, minimum=20)
+    proc.send_signal(signal.SIGSTOP)
+    time.sleep(8.0)
+    proc.send_signal(signal.SIGCONT)
+    time.sleep(1.0)  # the pause clock's thread wakes at once; the loop takes it in at its next step
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130, proc.stdout.read()
+    resumed = _launch(store_dir, cache)
+    assert resumed.wait(timeout=300) == 0, resumed.stdout.read()
+    wall = time.monotonic() - begun
+    folder = next(store_dir.iterdir())
+    provenance = json.loads((folder / "provenance.json").read_text())
+    assert 7.0 <= provenance["paused_seconds"] <= 9.0  # the 8 s, less up to the clock's 1 s tick
+    assert provenance["train_seconds"] <= wall - 7.0
+    assert (folder / "members.csv").read_text() == uninterrupted["members.csv"]
 
 
 def test_a_kept_shorter_run_continues_to_the_numbers_of_the_longer_run(tmp_path, uninterrupted):

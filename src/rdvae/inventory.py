@@ -4,10 +4,10 @@ the compute that trained it (``rdvae runs``; chapter 14's last section).
 This is the evidence behind every figure and verdict, and how much of it there is.  A configuration
 trained a seed at a time (:func:`rdvae.store.seed_shards`) is stored as one folder per seed; it is one
 row here, with its seeds together.  The hours are each folder's ``provenance.json`` ``train_seconds``
-(training only, not the final evaluation; a run that continued a kept shorter one,
-``extended_from``, includes the shorter run's): a row gives their sum, which is the configuration's
-core-hours where shards trained side by side on one thread each, and the longest folder's, which is
-then the wall-clock time.
+(training only, not the final evaluation nor, where ``paused_seconds`` is recorded, the time the
+process was stopped; a run that continued a kept shorter one, ``extended_from``, includes the shorter
+run's): a row gives their sum, which is the configuration's core-hours where shards trained side by
+side on one thread each, and the longest folder's, which is then the wall-clock time.
 """
 
 from __future__ import annotations

@@ -349,10 +349,17 @@ def _merge(config: RunConfig, parts: list[RunResults], provenance_key: str) -> R
     provenance = {
         "device": "+".join(dict.fromkeys(p.provenance.get("device", "?") for p in parts)),
         "train_seconds": round(sum(p.provenance.get("train_seconds", 0.0) for p in parts), 1),
+        **_summed_pauses(parts),
         "finished": max(p.provenance.get("finished", "") for p in parts),
         provenance_key: [{"run_id": p.config.run_id, **p.provenance} for p in parts],
     }
     return RunResults(config, members, curves, reconstructions, provenance)
+
+
+def _summed_pauses(parts) -> dict:
+    """``paused_seconds`` summed over the shards, where every shard records it (older ones don't)."""
+    paused = [p.provenance.get("paused_seconds") for p in parts]
+    return {} if None in paused else {"paused_seconds": round(sum(paused), 1)}
 
 
 # ----------------------------------------------------------------------------------- extra betas

@@ -54,6 +54,7 @@ from rdvae.config import DEFAULT_OBJECTIVE, RunConfig
 from rdvae.data import sources
 from rdvae.device import cpu_model, cuda_fp32_precision, denormals_flushed, resolve_device
 from rdvae.models import StackedVAE, get_architecture, member_generator
+from rdvae.pauses import PauseClock
 
 CPU_STACK = {"mlp": 4, "cnn": 1}  # members per stack on a CPU, by architecture kind; all members on a GPU
 CURVE_SEED = 1_234_567  # picks the fixed example subsets of the learning curves
@@ -196,6 +197,7 @@ class Trainer:
         self.diverged_at: list[int | None] = [None] * m_total
         self.curves: list[dict] = []
         self.elapsed = 0.0  # seconds of training, including those of a shorter run it extends
+        self.paused = 0.0  # seconds the process was stopped while training, left out of ``elapsed``
         # (iteration, elapsed) when this process began training: the speed since then is this
         # machine's speed under its present load, which ``rdvae progress`` forecasts from
         self.resumed_at = (0, 0.0)
@@ -352,6 +354,7 @@ class Trainer:
             "stopped_at": self.stopped_at,
             "curves": self.curves,
             "elapsed": self.elapsed,
+            "paused": self.paused,
             "resumed_at": self.resumed_at,
             "best": (self.best_loss, self.best_iteration, self.best_state, self.stopped_early),
             "flush_denormal": self.flush_denormal,
@@ -420,6 +423,7 @@ class Trainer:
         self.next_permutations = None if following is None else following.to(self.device)
         self.nonfinite = state["nonfinite"].to(self.device)
         self.diverged_at, self.curves, self.elapsed = state["diverged_at"], state["curves"], state["elapsed"]
+        self.paused = state.get("paused", 0.0)  # absent: checkpoints from before pauses were left out
         self.best_loss, self.best_iteration, self.best_state, self.stopped_early = state["best"]
         if "stopped_at" in state:
             self.stopped_at = state["stopped_at"]
@@ -476,11 +480,14 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------- the run
     def train(self, checkpoint_seconds: float = 300.0, progress: bool = True) -> None:
-        """Train to ``config.iterations``, with curves, checkpoints and clean stops on SIGINT/SIGTERM."""
-        with self.precision():
-            self._train(checkpoint_seconds, progress)
+        """Train to ``config.iterations``, with curves, checkpoints and clean stops on SIGINT/SIGTERM.
 
-    def _train(self, checkpoint_seconds: float, progress: bool) -> None:
+        :attr:`elapsed` counts the time the loop ran, less the time the process was stopped
+        (``kill -STOP``, :class:`~rdvae.pauses.PauseClock`), which goes to :attr:`paused` instead."""
+        with self.precision(), PauseClock() as pauses:
+            self._train(checkpoint_seconds, progress, pauses)
+
+    def _train(self, checkpoint_seconds: float, progress: bool, pauses: PauseClock) -> None:
         stop = {"signal": None}
 
         def request_stop(signum, _frame):
@@ -493,7 +500,7 @@ class Trainer:
                 previous[sig] = signal.signal(sig, request_stop)
         last_checkpoint = time.monotonic()
         self.resumed_at = (self.iteration, self.elapsed)
-        start = time.perf_counter() - self.elapsed
+        start, paused_before = time.perf_counter() - self.elapsed - self.paused, self.paused
         cfg = self.config
         bar = tqdm(
             total=cfg.iterations, initial=self.iteration, desc=cfg.run_id, unit="it", disable=not progress
@@ -512,7 +519,8 @@ class Trainer:
                     alive = sum(self.counts(m) for m in range(len(self.members)))
                     self.stopped_early = cfg.early_stopping and alive == 0
                     bar.set_postfix(members=f"{alive}/{len(self.members)}", refresh=False)
-                self.elapsed = time.perf_counter() - start
+                self.paused = paused_before + pauses.paused
+                self.elapsed = time.perf_counter() - start - self.paused
                 due = time.monotonic() - last_checkpoint >= checkpoint_seconds
                 finished = self.iteration == cfg.iterations or self.stopped_early
                 if stop["signal"] is not None or (at_eval and due) or finished:
@@ -553,7 +561,8 @@ class Trainer:
             "denormals_flushed": _describe_flushing(self.denormals_flushed),
             "iterations_run": self.iteration,
             "extended_from": self.extended_from,
-            "train_seconds": round(self.elapsed, 1),
+            "train_seconds": round(self.elapsed, 1),  # pauses left out (since "paused_seconds" is kept)
+            "paused_seconds": round(self.paused, 1),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
