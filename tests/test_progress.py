@@ -31,6 +31,7 @@ def test_a_stopped_run_is_reported_with_its_last_curve_point(cache, capsys):
         if trainer.iteration % CONFIG.eval_every == 0:
             trainer.evaluate_curves()
     trainer.elapsed = 7200.0  # as if those 20 iterations had taken two hours
+    trainer.paused = 900.0  # and the process had been stopped a quarter of an hour besides
     trainer.save_checkpoint()
     (run,) = progress.in_progress()
     assert run["run_id"] == CONFIG.run_id
@@ -50,8 +51,8 @@ def test_a_stopped_run_is_reported_with_its_last_curve_point(cache, capsys):
             assert len(recorded) == 2 and row[partition] == pytest.approx(np.mean(recorded), rel=1e-12)
     assert main(["progress"]) == 0
     assert (
-        f"{CONFIG.run_id}: 20/40 iterations (50%), 2.0 h trained, ~2.0 h left at 0.00278 it/s (whole run)"
-        in capsys.readouterr().out
+        f"{CONFIG.run_id}: 20/40 iterations (50%), 2.0 h trained (and 15 min stopped), ~2.0 h left at "
+        "0.00278 it/s (whole run)" in capsys.readouterr().out
     )
 
 

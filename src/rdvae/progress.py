@@ -159,6 +159,7 @@ def in_progress() -> list[dict]:
                 "iteration": done,
                 "iterations": config.iterations,
                 "hours": state["elapsed"] / 3600,
+                "paused_hours": state.get("paused", 0.0) / 3600,  # absent: older checkpoints
                 "speed": rate,
                 "speed_since": since,
                 "hours_left": (config.iterations - done) / rate / 3600 if rate else None,
@@ -189,9 +190,10 @@ def describe(runs: list[dict]) -> list[str]:
             continue
         share = run["iteration"] / run["iterations"]
         left = f", {time_left(run)} ({run['speed_since']})" if run["hours_left"] is not None else ""
+        stopped = f" (and {run['paused_hours'] * 60:.0f} min stopped)" if run.get("paused_hours") else ""
         head = (
             f"{run['run_id']}: {run['iteration']:,}/{run['iterations']:,} iterations ({share:.0%}), "
-            f"{run['hours']:.1f} h trained{left}"
+            f"{run['hours']:.1f} h trained{stopped}{left}"
         )
         if run["evaluated_at"] is None:  # stopped before its first learning-curve evaluation
             lines.append(f"{head}; no learning-curve point yet")
