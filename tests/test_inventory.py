@@ -57,6 +57,20 @@ def test_seed_shards_are_one_configuration_with_summed_and_longest_hours(tmp_pat
     assert inventory.total_hours(found) == pytest.approx(2.5 + 2 + 0.5)
 
 
+def test_a_run_trained_on_two_machines_names_both_with_the_iteration_the_second_took_over():
+    history = [
+        {"from_iteration": 0, "machine": "Intel Xeon (1 threads)"},
+        {"from_iteration": 26_015, "machine": "AMD EPYC (1 threads)"},
+    ]
+    provenance = {"device_name": "AMD EPYC (1 threads)", "machines": history}
+    assert inventory.machine(provenance) == "Intel Xeon (1 threads) until 26,015, then AMD EPYC (1 threads)"
+    unknown_first = [{"from_iteration": 0, "machine": None}, history[1]]
+    assert inventory.machine({**provenance, "machines": unknown_first}) == (
+        "not recorded until 26,015, then AMD EPYC (1 threads)"
+    )
+    assert inventory.machine({**provenance, "machines": history[1:]}) == "AMD EPYC (1 threads)"
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 def test_a_whole_run_beside_its_own_shard_counts_its_seeds_once(tmp_path, monkeypatch, reverse):
     _stored(tmp_path, BASE, 7200.0)

@@ -673,6 +673,42 @@ def test_provenance_names_the_commits_of_the_code_that_trained_the_run(tmp_path,
     assert again.load_checkpoint() and again.provenance()["git_commits"] == ["aaa", "bbb"]
 
 
+def test_provenance_names_the_machine_of_each_process_that_trained_the_run(tmp_path, monkeypatch):
+    """Resumed on another machine, a run lists both, each from the iteration its process began at;
+    resumed on the same one, nothing is added; a checkpoint that kept no machines names the first
+    processes' as not recorded."""
+    monkeypatch.setenv("RDVAE_CACHE", str(tmp_path))
+    config = RunConfig(betas=(1.0,), seeds=(0,), **{**SMALL, "iterations": 10, "eval_every": 5})
+    monkeypatch.setattr(train.Trainer, "device_name", lambda self: "Intel Xeon (1 threads)")
+    first = train.Trainer(config)
+    for _ in range(4):
+        first.step()
+    assert first.provenance()["machines"] == [{"from_iteration": 0, "machine": "Intel Xeon (1 threads)"}]
+    first.save_checkpoint()
+    monkeypatch.setattr(train.Trainer, "device_name", lambda self: "AMD EPYC (1 threads)")
+    resumed = train.Trainer(config)
+    assert resumed.load_checkpoint()
+    both = [
+        {"from_iteration": 0, "machine": "Intel Xeon (1 threads)"},
+        {"from_iteration": 4, "machine": "AMD EPYC (1 threads)"},
+    ]
+    assert resumed.provenance()["machines"] == both
+    assert resumed.provenance()["device_name"] == "AMD EPYC (1 threads)"
+    resumed.step()
+    resumed.save_checkpoint()
+    again = train.Trainer(config)  # the same machine again: listed once
+    assert again.load_checkpoint() and again.provenance()["machines"] == both
+
+    state = torch.load(again.checkpoint_path(), weights_only=False)
+    del state["machines"]  # as a checkpoint written before machines were kept
+    torch.save(state, again.checkpoint_path())
+    older = train.Trainer(config)
+    assert older.load_checkpoint() and older.provenance()["machines"] == [
+        {"from_iteration": 0, "machine": None},
+        {"from_iteration": 5, "machine": "AMD EPYC (1 threads)"},
+    ]
+
+
 def test_denormals_are_flushed_where_asked_restored_after_and_recorded(tmp_path, monkeypatch):
     from rdvae.device import denormals_flushed
 

@@ -158,7 +158,14 @@ def _epochs(config: RunConfig) -> int | str:
 
 
 def machine(provenance: dict) -> str:
-    """What a run trained on; runs stored before the CPU model was recorded say only "cpu"."""
+    """What a run trained on; runs stored before the CPU model was recorded say only "cpu". A run whose
+    processes trained on more than one machine (``machines``) names each with the iteration it took
+    over at: "Intel Xeon (1 threads) until 26,015, then AMD EPYC (1 threads)"."""
+    history = provenance.get("machines") or []
+    if len(history) > 1:
+        named = [entry["machine"] or "not recorded" for entry in history]
+        until = [f" until {entry['from_iteration']:,}" for entry in history[1:]] + [""]
+        return ", then ".join(name + end for name, end in zip(named, until, strict=True))
     name = str(provenance.get("device_name", ""))
     return "not recorded" if name in ("", "cpu") else name
 

@@ -209,6 +209,9 @@ class Trainer:
         # the commit of the code this process runs, taken now: HEAD may move while a run trains; a
         # resumed or extended run appends its own to those of the processes before it
         self.commits: list[str | None] = [git_commit()]
+        # the machine of each process that trained it, from the iteration that process began at (a
+        # run resumed on another CPU kind takes other rounding from there; one entry per change)
+        self.machines: list[dict] = [{"from_iteration": 0, "machine": self.device_name()}]
         rng = np.random.default_rng(CURVE_SEED)
         self.curve_idx = {
             name: np.sort(rng.choice(idx, min(config.curve_examples, len(idx)), replace=False))
@@ -361,6 +364,7 @@ class Trainer:
             # where denormals were flushed while training: "all threads", "main thread" or "no"
             "denormals_flushed": _describe_flushing(self.denormals_flushed),
             "commits": self.commits,
+            "machines": self.machines,
             "launch": {"device": self.device.type, **self.finish},
         }
 
@@ -431,6 +435,12 @@ class Trainer:
             self.replay_stops(path)
         before = state.get("commits", [])  # absent: checkpoints from before commits were kept
         self.commits = before + [c for c in self.commits if not before or c != before[-1]]
+        # absent: checkpoints from before machines were kept, whose earlier processes' are unknown
+        before = state.get("machines") or [{"from_iteration": 0, "machine": None}]
+        this = self.machines[-1]["machine"]
+        if before[-1]["machine"] != this:
+            before = [*before, {"from_iteration": self.iteration, "machine": this}]
+        self.machines = before
 
     def replay_stops(self, path: Path) -> None:
         """For a checkpoint of the earlier rule, which trained every member until the last one stopped:
@@ -553,7 +563,8 @@ class Trainer:
             "git_commits": self.commits,  # every process's, in order (since commits were kept)
             "torch": torch.__version__,
             "device": str(self.device),
-            "device_name": self.device_name(),
+            "device_name": self.device_name(),  # this process's; ``machines`` has every process's
+            "machines": self.machines,
             "stacks": [len(g) for g in self.groups],
             "tf32": self.tf32,
             "flush_denormal": self.flush_denormal,
